@@ -1,0 +1,90 @@
+"""``python -m central_system``: the composition root.
+
+Settings come from flags and ``CENTRAL_SYSTEM_*`` environment variables alike
+(``--help`` lists them). Starts the OCPP endpoint and the HTTP API in one process
+and stops both cleanly on SIGINT (Ctrl-C) or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from central_system.config import Settings
+from central_system.observability import configure_logging
+from central_system.seed import seed_demo
+from central_system.system import CentralSystem
+
+logger = logging.getLogger("central_system")
+
+
+class CommandLineSettings(Settings):
+    model_config = SettingsConfigDict(
+        env_prefix="CENTRAL_SYSTEM_",
+        extra="forbid",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_prog_name="python -m central_system",
+    )
+
+
+def operator_token(settings: Settings) -> str:
+    """The configured token, or the one kept in ``operator_token_file`` (made once)."""
+    if settings.operator_token is not None:
+        return settings.operator_token.get_secret_value()
+    path: Path = settings.operator_token_file
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    return token
+
+
+async def serve(settings: Settings) -> None:
+    token = operator_token(settings)
+    system = CentralSystem(settings, operator_token=token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await system.prepare()
+    if settings.seed_demo and await seed_demo(system.uow):
+        logger.info("seeded the demo garage")
+    await system.start()
+    host, prefix = settings.host, settings.ocpp_path_prefix
+    where_token = "as configured" if settings.operator_token else settings.operator_token_file
+    print(
+        f"OCPP endpoint   ws://{host}:{system.ocpp_port}{prefix}/<chargePointId>\n"
+        f"Operator API    http://{host}:{system.api_port}/docs  (bearer token: {where_token})\n"
+        f"Health          http://{host}:{system.api_port}/readyz\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        logger.info("stopping: closing charger connections and writing what is pending")
+        await system.stop()
+        logger.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = CommandLineSettings(_cli_parse_args=list(sys.argv[1:] if argv is None else argv))
+    configure_logging(settings.log_level)
+    logger.info("settings: %s", settings.safe_dump())
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

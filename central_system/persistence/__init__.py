@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 async adapters: engine, tables, repositories, unit of work."""

@@ -1,0 +1,486 @@
+"""Rows to domain objects and back. No rules, no commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from central_system.domain.errors import ChargePointInUse
+from central_system.domain.model import (
+    BootInfo,
+    ChargePoint,
+    Connector,
+    ConnectorStatus,
+    Event,
+    EventKind,
+    IdTag,
+    LoggedMessage,
+    MeterValue,
+    RegistrationStatus,
+    SampledValue,
+    StartRequest,
+    TagStatus,
+    Transaction,
+)
+from central_system.persistence.tables import (
+    ChargePointRow,
+    ConnectorRow,
+    DataTransferRow,
+    EventRow,
+    IdTagRow,
+    MessageLogRow,
+    MeterValueRow,
+    StatusNotificationRow,
+    TransactionRow,
+)
+from central_system.ports import Page
+
+
+def _charge_point(row: ChargePointRow) -> ChargePoint:
+    return ChargePoint(
+        id=row.id,
+        registration_status=RegistrationStatus(row.registration_status),
+        vendor=row.vendor,
+        model=row.model,
+        serial_number=row.serial_number or row.charge_box_serial_number,
+        firmware_version=row.firmware_version,
+        last_boot_at=row.last_boot_at,
+        last_seen_at=row.last_seen_at,
+        diagnostics_status=row.diagnostics_status,
+        firmware_status=row.firmware_status,
+    )
+
+
+class SqlAlchemyChargePointRepository:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def get(self, charge_point_id: str) -> ChargePoint | None:
+        row = await self._session.get(ChargePointRow, charge_point_id)
+        return None if row is None else _charge_point(row)
+
+    async def list(self, page: Page) -> Sequence[ChargePoint]:
+        rows = await self._session.scalars(
+            select(ChargePointRow).order_by(ChargePointRow.id).limit(page.limit).offset(page.offset)
+        )
+        return [_charge_point(row) for row in rows]
+
+    async def add(self, charge_point: ChargePoint) -> None:
+        self._session.add(
+            ChargePointRow(
+                id=charge_point.id,
+                registration_status=charge_point.registration_status.value,
+                created_at=self._now,
+            )
+        )
+        await self._session.flush()
+
+    async def set_registration_status(
+        self, charge_point_id: str, status: RegistrationStatus
+    ) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(registration_status=status.value)
+        )
+
+    async def record_boot(self, charge_point_id: str, info: BootInfo, at: datetime) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(
+                vendor=info.vendor,
+                model=info.model,
+                serial_number=info.serial_number,
+                charge_box_serial_number=info.charge_box_serial_number,
+                firmware_version=info.firmware_version,
+                iccid=info.iccid,
+                imsi=info.imsi,
+                meter_type=info.meter_type,
+                meter_serial_number=info.meter_serial_number,
+                last_boot_at=at,
+                last_seen_at=at,
+            )
+        )
+
+    async def touch(self, charge_point_id: str, at: datetime) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(last_seen_at=at)
+        )
+
+    async def set_diagnostics_status(self, charge_point_id: str, status: str) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(diagnostics_status=status)
+        )
+
+    async def set_firmware_status(self, charge_point_id: str, status: str) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(firmware_status=status)
+        )
+
+    async def delete(self, charge_point_id: str) -> bool:
+        try:
+            async with self._session.begin_nested():
+                result = await self._session.execute(
+                    delete(ChargePointRow).where(ChargePointRow.id == charge_point_id)
+                )
+        except IntegrityError:
+            raise ChargePointInUse(charge_point_id) from None
+        return bool(getattr(result, "rowcount", 0))
+
+
+def _connector(row: ConnectorRow) -> Connector:
+    return Connector(
+        charge_point_id=row.charge_point_id,
+        connector_id=row.connector_id,
+        status=row.status,
+        error_code=row.error_code,
+        info=row.info,
+        vendor_id=row.vendor_id,
+        vendor_error_code=row.vendor_error_code,
+        status_at=row.status_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlAlchemyConnectorRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record_status(
+        self,
+        charge_point_id: str,
+        report: ConnectorStatus,
+        status_at: datetime | None,
+        received_at: datetime,
+    ) -> None:
+        values = {
+            "status": report.status,
+            "error_code": report.error_code,
+            "info": report.info,
+            "vendor_id": report.vendor_id,
+            "vendor_error_code": report.vendor_error_code,
+            "status_at": status_at,
+        }
+        await self._session.execute(
+            insert(StatusNotificationRow).values(
+                charge_point_id=charge_point_id,
+                connector_id=report.connector_id,
+                received_at=received_at,
+                **values,
+            )
+        )
+        row = await self._session.get(ConnectorRow, (charge_point_id, report.connector_id))
+        if row is None:
+            self._session.add(
+                ConnectorRow(
+                    charge_point_id=charge_point_id,
+                    connector_id=report.connector_id,
+                    updated_at=received_at,
+                    **values,
+                )
+            )
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = received_at
+        await self._session.flush()
+
+    async def for_charge_point(self, charge_point_id: str) -> Sequence[Connector]:
+        rows = await self._session.scalars(
+            select(ConnectorRow)
+            .where(ConnectorRow.charge_point_id == charge_point_id)
+            .order_by(ConnectorRow.connector_id)
+        )
+        return [_connector(row) for row in rows]
+
+
+def _id_tag(row: IdTagRow) -> IdTag:
+    return IdTag(
+        id_tag=row.id_tag,
+        status=TagStatus(row.status),
+        expiry_date=row.expiry_date,
+        parent_id_tag=row.parent_id_tag,
+    )
+
+
+class SqlAlchemyIdTagRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, id_tag: str) -> IdTag | None:
+        row = await self._session.get(IdTagRow, id_tag)
+        return None if row is None else _id_tag(row)
+
+    async def put(self, tag: IdTag) -> None:
+        row = await self._session.get(IdTagRow, tag.id_tag)
+        if row is None:
+            row = IdTagRow(id_tag=tag.id_tag)
+            self._session.add(row)
+        row.status = tag.status.value
+        row.expiry_date = tag.expiry_date
+        row.parent_id_tag = tag.parent_id_tag
+        await self._session.flush()
+
+    async def list(self, page: Page) -> Sequence[IdTag]:
+        rows = await self._session.scalars(
+            select(IdTagRow).order_by(IdTagRow.id_tag).limit(page.limit).offset(page.offset)
+        )
+        return [_id_tag(row) for row in rows]
+
+    async def delete(self, id_tag: str) -> bool:
+        result = await self._session.execute(delete(IdTagRow).where(IdTagRow.id_tag == id_tag))
+        return bool(getattr(result, "rowcount", 0))
+
+
+def _transaction(row: TransactionRow) -> Transaction:
+    return Transaction(
+        id=row.id,
+        charge_point_id=row.charge_point_id,
+        connector_id=row.connector_id,
+        id_tag=row.id_tag,
+        meter_start=row.meter_start,
+        started_at=row.started_at,
+        reservation_id=row.reservation_id,
+        start_status=TagStatus(row.start_status),
+        meter_stop=row.meter_stop,
+        stopped_at=row.stopped_at,
+        stop_reason=row.stop_reason,
+        stop_id_tag=row.stop_id_tag,
+    )
+
+
+class SqlAlchemyTransactionRepository:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def find_start(self, charge_point_id: str, request: StartRequest) -> Transaction | None:
+        row = await self._session.scalar(
+            select(TransactionRow).where(
+                TransactionRow.charge_point_id == charge_point_id,
+                TransactionRow.connector_id == request.connector_id,
+                TransactionRow.id_tag == request.id_tag,
+                TransactionRow.start_timestamp_raw == request.timestamp_raw,
+                TransactionRow.meter_start == request.meter_start,
+            )
+        )
+        return None if row is None else _transaction(row)
+
+    async def add(
+        self, charge_point_id: str, request: StartRequest, started_at: datetime, status: TagStatus
+    ) -> Transaction | None:
+        try:
+            async with self._session.begin_nested():
+                transaction_id = await self._session.scalar(
+                    insert(TransactionRow)
+                    .values(
+                        charge_point_id=charge_point_id,
+                        connector_id=request.connector_id,
+                        id_tag=request.id_tag,
+                        meter_start=request.meter_start,
+                        start_timestamp_raw=request.timestamp_raw,
+                        started_at=started_at,
+                        reservation_id=request.reservation_id,
+                        start_status=status.value,
+                        created_at=self._now,
+                    )
+                    .returning(TransactionRow.id)
+                )
+        except IntegrityError:
+            return None
+        assert transaction_id is not None
+        return Transaction(
+            id=transaction_id,
+            charge_point_id=charge_point_id,
+            connector_id=request.connector_id,
+            id_tag=request.id_tag,
+            meter_start=request.meter_start,
+            started_at=started_at,
+            reservation_id=request.reservation_id,
+            start_status=status,
+        )
+
+    async def get(self, transaction_id: int) -> Transaction | None:
+        row = await self._session.get(TransactionRow, transaction_id)
+        return None if row is None else _transaction(row)
+
+    async def open_on_connector(
+        self, charge_point_id: str, connector_id: int
+    ) -> Sequence[Transaction]:
+        rows = await self._session.scalars(
+            select(TransactionRow).where(
+                TransactionRow.charge_point_id == charge_point_id,
+                TransactionRow.connector_id == connector_id,
+                TransactionRow.stopped_at.is_(None),
+            )
+        )
+        return [_transaction(row) for row in rows]
+
+    async def stop(
+        self,
+        transaction_id: int,
+        *,
+        meter_stop: int,
+        stopped_at: datetime,
+        reason: str | None,
+        id_tag: str | None,
+    ) -> bool:
+        result = await self._session.execute(
+            update(TransactionRow)
+            .where(TransactionRow.id == transaction_id, TransactionRow.stopped_at.is_(None))
+            .values(
+                meter_stop=meter_stop, stopped_at=stopped_at, stop_reason=reason, stop_id_tag=id_tag
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Transaction]:
+        query = select(TransactionRow).order_by(TransactionRow.id.desc())
+        if charge_point_id is not None:
+            query = query.where(TransactionRow.charge_point_id == charge_point_id)
+        rows = await self._session.scalars(query.limit(page.limit).offset(page.offset))
+        return [_transaction(row) for row in rows]
+
+
+class SqlAlchemyMeterValueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        transaction_id: int | None,
+        values: Sequence[MeterValue],
+        source: str,
+    ) -> None:
+        rows = [
+            {
+                "charge_point_id": charge_point_id,
+                "connector_id": connector_id,
+                "transaction_id": transaction_id,
+                "timestamp": meter_value.timestamp,
+                "value": sample.value,
+                "measurand": sample.measurand,
+                "unit": sample.unit,
+                "phase": sample.phase,
+                "context": sample.context,
+                "location": sample.location,
+                "format": sample.format,
+                "source": source,
+            }
+            for meter_value in values
+            for sample in meter_value.sampled_values
+        ]
+        if rows:
+            await self._session.execute(insert(MeterValueRow), rows)
+
+    async def for_transaction(self, transaction_id: int) -> Sequence[tuple[MeterValue, str]]:
+        rows = await self._session.scalars(
+            select(MeterValueRow)
+            .where(MeterValueRow.transaction_id == transaction_id)
+            .order_by(MeterValueRow.timestamp, MeterValueRow.id)
+        )
+        grouped: dict[tuple[datetime, str], list[SampledValue]] = {}
+        for row in rows:
+            grouped.setdefault((row.timestamp, row.source), []).append(
+                SampledValue(
+                    value=row.value,
+                    measurand=row.measurand,
+                    unit=row.unit,
+                    phase=row.phase,
+                    context=row.context,
+                    location=row.location,
+                    format=row.format,
+                )
+            )
+        return [
+            (MeterValue(timestamp=at, sampled_values=tuple(samples)), source)
+            for (at, source), samples in grouped.items()
+        ]
+
+
+class SqlAlchemyEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, event: Event) -> None:
+        await self._session.execute(
+            insert(EventRow).values(
+                kind=event.kind.value,
+                at=event.at,
+                charge_point_id=event.charge_point_id,
+                detail=event.detail,
+            )
+        )
+
+    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Event]:
+        query = select(EventRow).order_by(EventRow.id.desc())
+        if charge_point_id is not None:
+            query = query.where(EventRow.charge_point_id == charge_point_id)
+        rows = await self._session.scalars(query.limit(page.limit).offset(page.offset))
+        return [
+            Event(EventKind(row.kind), row.at, row.charge_point_id, dict(row.detail))
+            for row in rows
+        ]
+
+
+class SqlAlchemyDataTransferRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        charge_point_id: str,
+        *,
+        vendor_id: str,
+        message_id: str | None,
+        data: str | None,
+        status: str,
+        at: datetime,
+    ) -> None:
+        await self._session.execute(
+            insert(DataTransferRow).values(
+                charge_point_id=charge_point_id,
+                vendor_id=vendor_id,
+                message_id=message_id,
+                data=data,
+                status=status,
+                received_at=at,
+            )
+        )
+
+
+class SqlAlchemyMessageLogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[LoggedMessage]:
+        query = select(MessageLogRow).order_by(MessageLogRow.id.desc())
+        if charge_point_id is not None:
+            query = query.where(MessageLogRow.charge_point_id == charge_point_id)
+        rows = await self._session.scalars(query.limit(page.limit).offset(page.offset))
+        return [
+            LoggedMessage(
+                charge_point_id=row.charge_point_id,
+                direction=row.direction,
+                message_type=row.message_type,
+                action=row.action,
+                unique_id=row.unique_id,
+                payload=row.payload,
+                at=row.at,
+            )
+            for row in rows
+        ]

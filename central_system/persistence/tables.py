@@ -1,0 +1,212 @@
+"""Database rows. These are not the domain classes; repositories translate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChargePointRow(Base):
+    __tablename__ = "charge_points"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    registration_status: Mapped[str] = mapped_column(String(16))
+    vendor: Mapped[str | None] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(String(20))
+    serial_number: Mapped[str | None] = mapped_column(String(25))
+    charge_box_serial_number: Mapped[str | None] = mapped_column(String(25))
+    firmware_version: Mapped[str | None] = mapped_column(String(50))
+    iccid: Mapped[str | None] = mapped_column(String(20))
+    imsi: Mapped[str | None] = mapped_column(String(20))
+    meter_type: Mapped[str | None] = mapped_column(String(25))
+    meter_serial_number: Mapped[str | None] = mapped_column(String(25))
+    diagnostics_status: Mapped[str | None] = mapped_column(String(32))
+    firmware_status: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ConnectorRow(Base):
+    __tablename__ = "connectors"
+
+    charge_point_id: Mapped[str] = mapped_column(
+        ForeignKey("charge_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str] = mapped_column(String(32))
+    info: Mapped[str | None] = mapped_column(String(50))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StatusNotificationRow(Base):
+    """Every StatusNotification, in the order received."""
+
+    __tablename__ = "status_notifications"
+    __table_args__ = (Index("ix_status_notifications_cp", "charge_point_id", "connector_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    charge_point_id: Mapped[str] = mapped_column(ForeignKey("charge_points.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str] = mapped_column(String(32))
+    info: Mapped[str | None] = mapped_column(String(50))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class IdTagRow(Base):
+    __tablename__ = "id_tags"
+
+    id_tag: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    parent_id_tag: Mapped[str | None] = mapped_column(String(20))
+
+
+class TransactionRow(Base):
+    __tablename__ = "transactions"
+    __table_args__ = (
+        # A retried StartTransaction carries the same five values: one row, one id.
+        UniqueConstraint(
+            "charge_point_id",
+            "connector_id",
+            "id_tag",
+            "start_timestamp_raw",
+            "meter_start",
+            name="uq_transactions_start",
+        ),
+        Index("ix_transactions_open", "charge_point_id", "connector_id", "stopped_at"),
+        # Ids are never reused, even after the newest row is deleted.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    charge_point_id: Mapped[str] = mapped_column(
+        ForeignKey("charge_points.id", ondelete="RESTRICT")
+    )
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_tag: Mapped[str] = mapped_column(String(20))
+    meter_start: Mapped[int] = mapped_column(BigInteger)
+    start_timestamp_raw: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reservation_id: Mapped[int | None] = mapped_column(Integer)
+    start_status: Mapped[str] = mapped_column(String(16))
+    meter_stop: Mapped[int | None] = mapped_column(BigInteger)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    stop_id_tag: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MeterValueRow(Base):
+    """One sampled value, with the meter value's timestamp and where it came from."""
+
+    __tablename__ = "meter_values"
+    __table_args__ = (
+        Index("ix_meter_values_transaction", "transaction_id"),
+        Index("ix_meter_values_cp", "charge_point_id", "connector_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    charge_point_id: Mapped[str] = mapped_column(ForeignKey("charge_points.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("transactions.id", ondelete="SET NULL")
+    )
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime())
+    value: Mapped[str] = mapped_column(String(64))
+    measurand: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    phase: Mapped[str | None] = mapped_column(String(8))
+    context: Mapped[str | None] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(16))
+    format: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+
+
+class EventRow(Base):
+    """Something the operator should know about, with why."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_cp", "charge_point_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    charge_point_id: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class DataTransferRow(Base):
+    __tablename__ = "data_transfers"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    charge_point_id: Mapped[str] = mapped_column(ForeignKey("charge_points.id", ondelete="CASCADE"))
+    vendor_id: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(50))
+    data: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MessageLogRow(Base):
+    """Every OCPP-J frame in and out, kept for a configured number of days."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (
+        Index("ix_message_log_cp", "charge_point_id", "at"),
+        Index("ix_message_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    charge_point_id: Mapped[str] = mapped_column(String(255))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" from the charger, "out" to it
+    message_type: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str | None] = mapped_column(String(64))
+    unique_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,87 @@
+"""One session and one database transaction, with the repositories built on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from central_system import ports
+from central_system.persistence.db import Database
+from central_system.persistence.repositories import (
+    SqlAlchemyChargePointRepository,
+    SqlAlchemyConnectorRepository,
+    SqlAlchemyDataTransferRepository,
+    SqlAlchemyEventRepository,
+    SqlAlchemyIdTagRepository,
+    SqlAlchemyMessageLogRepository,
+    SqlAlchemyMeterValueRepository,
+    SqlAlchemyTransactionRepository,
+)
+from central_system.ports import Clock
+
+
+class SqlAlchemyUnitOfWork:
+    charge_points: ports.ChargePointRepository
+    connectors: ports.ConnectorRepository
+    id_tags: ports.IdTagRepository
+    transactions: ports.TransactionRepository
+    meter_values: ports.MeterValueRepository
+    events: ports.EventRepository
+    data_transfers: ports.DataTransferRepository
+    message_log: ports.MessageLogRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        session = self._sessions()
+        await session.begin()
+        self._session = session
+        now = self._clock.now()
+        self.charge_points = SqlAlchemyChargePointRepository(session, now)
+        self.connectors = SqlAlchemyConnectorRepository(session)
+        self.id_tags = SqlAlchemyIdTagRepository(session)
+        self.transactions = SqlAlchemyTransactionRepository(session, now)
+        self.meter_values = SqlAlchemyMeterValueRepository(session)
+        self.events = SqlAlchemyEventRepository(session)
+        self.data_transfers = SqlAlchemyDataTransferRepository(session)
+        self.message_log = SqlAlchemyMessageLogRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()  # a no-op after commit()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    async def commit(self) -> None:
+        assert self._session is not None
+        await self._session.commit()
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    """Hands out units of work on the right engine for the job."""
+
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    def __call__(self, *, durable: bool = False, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+        if read_only:
+            sessions = self._database.read_sessions
+        elif durable:
+            sessions = self._database.durable_sessions
+        else:
+            sessions = self._database.write_sessions
+        return SqlAlchemyUnitOfWork(sessions, self._clock)

@@ -1,0 +1,182 @@
+"""The interfaces the services need from the outside world.
+
+Implementations live in ``persistence`` (SQLAlchemy) and ``transport`` (OCPP);
+tests use the in-memory fakes of ``tests/fakes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from central_system.domain.model import (
+    BootInfo,
+    ChargePoint,
+    Connector,
+    ConnectorStatus,
+    Event,
+    IdTag,
+    LoggedMessage,
+    MeterValue,
+    RegistrationStatus,
+    StartRequest,
+    TagStatus,
+    Transaction,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int = 100
+    offset: int = 0
+
+
+class ChargePointRepository(Protocol):
+    async def get(self, charge_point_id: str) -> ChargePoint | None: ...
+    async def list(self, page: Page) -> Sequence[ChargePoint]: ...
+    async def add(self, charge_point: ChargePoint) -> None: ...
+    async def set_registration_status(
+        self, charge_point_id: str, status: RegistrationStatus
+    ) -> None: ...
+    async def record_boot(self, charge_point_id: str, info: BootInfo, at: datetime) -> None: ...
+    async def touch(self, charge_point_id: str, at: datetime) -> None: ...
+    async def set_diagnostics_status(self, charge_point_id: str, status: str) -> None: ...
+    async def set_firmware_status(self, charge_point_id: str, status: str) -> None: ...
+    async def delete(self, charge_point_id: str) -> bool: ...
+
+
+class ConnectorRepository(Protocol):
+    async def record_status(
+        self,
+        charge_point_id: str,
+        report: ConnectorStatus,
+        status_at: datetime | None,
+        received_at: datetime,
+    ) -> None: ...
+    async def for_charge_point(self, charge_point_id: str) -> Sequence[Connector]: ...
+
+
+class IdTagRepository(Protocol):
+    async def get(self, id_tag: str) -> IdTag | None: ...
+    async def put(self, tag: IdTag) -> None: ...
+    async def list(self, page: Page) -> Sequence[IdTag]: ...
+    async def delete(self, id_tag: str) -> bool: ...
+
+
+class TransactionRepository(Protocol):
+    async def find_start(self, charge_point_id: str, request: StartRequest) -> Transaction | None:
+        """The transaction a retried StartTransaction already created, if any."""
+        ...
+
+    async def add(
+        self, charge_point_id: str, request: StartRequest, started_at: datetime, status: TagStatus
+    ) -> Transaction | None:
+        """Insert a new transaction; ``None`` if an identical start won the race."""
+        ...
+
+    async def get(self, transaction_id: int) -> Transaction | None: ...
+    async def open_on_connector(
+        self, charge_point_id: str, connector_id: int
+    ) -> Sequence[Transaction]: ...
+    async def stop(
+        self,
+        transaction_id: int,
+        *,
+        meter_stop: int,
+        stopped_at: datetime,
+        reason: str | None,
+        id_tag: str | None,
+    ) -> bool:
+        """Close an open transaction; ``False`` if it was already closed."""
+        ...
+
+    async def list(
+        self, page: Page, charge_point_id: str | None = None
+    ) -> Sequence[Transaction]: ...
+
+
+class MeterValueRepository(Protocol):
+    async def add(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        transaction_id: int | None,
+        values: Sequence[MeterValue],
+        source: str,
+    ) -> None: ...
+    async def for_transaction(self, transaction_id: int) -> Sequence[tuple[MeterValue, str]]: ...
+
+
+class EventRepository(Protocol):
+    async def add(self, event: Event) -> None: ...
+    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Event]: ...
+
+
+class DataTransferRepository(Protocol):
+    async def add(
+        self,
+        charge_point_id: str,
+        *,
+        vendor_id: str,
+        message_id: str | None,
+        data: str | None,
+        status: str,
+        at: datetime,
+    ) -> None: ...
+
+
+class MessageLogRepository(Protocol):
+    async def list(
+        self, page: Page, charge_point_id: str | None = None
+    ) -> Sequence[LoggedMessage]: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; the service that opens it decides to commit."""
+
+    charge_points: ChargePointRepository
+    connectors: ConnectorRepository
+    id_tags: IdTagRepository
+    transactions: TransactionRepository
+    meter_values: MeterValueRepository
+    events: EventRepository
+    data_transfers: DataTransferRepository
+    message_log: MessageLogRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, durable: bool = False, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work.
+
+        ``durable`` asks for a commit that survives power loss, not only a crash;
+        ``read_only`` promises not to write, which lets SQLite read beside the writer.
+        """
+        ...
+
+
+class ChargerCommands(Protocol):
+    """Sends a CS-initiated OCPP call to a connected charger and returns its answer."""
+
+    async def send(
+        self, charge_point_id: str, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def is_connected(self, charge_point_id: str) -> bool: ...

@@ -1,0 +1,490 @@
+"""One charger's OCPP-J session: the receive loop, our answers, and our commands.
+
+``CentralChargePoint`` is an ``ocpp.v16.ChargePoint``: handlers are declared with
+the library's ``@on``/``@after``, payloads are converted by its helpers, frames are
+its ``Call``/``CallResult``/``CallError`` and schemas its validators. What it
+replaces is the library's message loop, because that loop
+
+* handles each CALL inside the receive loop, so a slow handler delays the answers
+  to our own commands, and nothing bounds what a charger can queue;
+* answers broken frames with the 2.x spelling and logs them as exceptions;
+* lets a reply that arrives after its call timed out wait in a queue;
+* keeps waiting for an answer after the connection closed.
+
+Here the receive loop only reads. CALLs go to a bounded inbox served in order by
+one worker (so a StatusNotification sent while a StartTransaction is in flight is
+answered after it, and per-connector order holds). Answers to our commands are
+matched by unique id to the one outstanding call; anything else is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
+from ocpp.messages import Call, CallError, CallResult
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
+
+from central_system.domain.errors import (
+    ChargerDisconnected,
+    CommandPayloadInvalid,
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    InvalidCommandReply,
+    UnknownChargePoint,
+    UnknownCommand,
+)
+from central_system.domain.model import (
+    Event,
+    EventKind,
+    LoggedMessage,
+    StartRequest,
+    StopRequest,
+)
+from central_system.observability import Metrics
+from central_system.persistence.message_log import MessageLog
+from central_system.ports import Clock
+from central_system.services import ChargerSessions
+from central_system.transport import framing, mapping, validation
+from central_system.transport.errors import (
+    InternalError,
+    OCPPError,
+    ProtocolError,
+    SecurityError,
+    unknown_action,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    unique_id: str
+    action: str
+    reply: asyncio.Future[CallResult | CallError]
+
+
+class CentralChargePoint(ChargePoint):
+    def __init__(
+        self,
+        charge_point_id: str,
+        connection: Any,
+        *,
+        sessions: ChargerSessions,
+        message_log: MessageLog,
+        metrics: Metrics,
+        clock: Clock,
+        response_timeout: float = 30.0,
+        inbox_size: int = 16,
+        command_queue_limit: int = 32,
+    ) -> None:
+        super().__init__(charge_point_id, connection, response_timeout, logger=logger)
+        self._sessions = sessions
+        self._message_log = message_log
+        self._metrics = metrics
+        self._clock = clock
+        self._inbox: asyncio.Queue[tuple[Call, float]] = asyncio.Queue(maxsize=inbox_size)
+        self._handling: set[str] = set()
+        self._outstanding: _Outstanding | None = None
+        self._command_queue_limit = command_queue_limit
+        self._commands_waiting = 0
+        self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def start(self) -> None:
+        """Serve the connection until it closes; then finish what was received."""
+        worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.id}")
+        try:
+            while True:
+                try:
+                    raw = await self._connection.recv()
+                except ConnectionClosed:
+                    break
+                await self._receive(raw)
+        finally:
+            self._closed = True
+            if self._outstanding is not None and not self._outstanding.reply.done():
+                self._outstanding.reply.set_exception(ChargerDisconnected(self.id))
+            await self._inbox.join()
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._connection.close(code, reason)
+
+    def spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        """Run work after an answer (``@after``) without losing the task."""
+        task = asyncio.create_task(coroutine, name=f"{name}-{self.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------- receive side
+
+    async def _receive(self, raw: str | bytes) -> None:
+        frame = framing.parse(raw)
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        await self._log_frame("in", frame, text)
+        if isinstance(frame, Call):
+            if frame.unique_id in self._handling:
+                await self._send_error(
+                    frame.unique_id,
+                    ProtocolError(
+                        details={"cause": "a call with this unique id is being handled already"}
+                    ),
+                    frame.action,
+                )
+                return
+            self._handling.add(frame.unique_id)
+            await self._inbox.put((frame, time.perf_counter()))
+        elif isinstance(frame, CallResult | CallError):
+            self._resolve(frame)
+        elif isinstance(frame, framing.BrokenCall):
+            logger.info("broken frame answered with %s: %s", frame.error.code, frame.error.details)
+            await self._send_error(frame.unique_id, frame.error, frame.action or "(unreadable)")
+        elif isinstance(frame, framing.BrokenReply):
+            logger.warning("unreadable reply dropped (%s)", frame.reason)
+            self._metrics.messages.labels("in", "(reply)", "broken").inc()
+            outstanding = self._outstanding
+            if outstanding is not None and outstanding.unique_id == frame.unique_id:
+                outstanding.reply.set_exception(
+                    InvalidCommandReply(outstanding.action, frame.reason, text)
+                )
+        else:
+            logger.info("frame with unknown MessageTypeId %s ignored", frame.message_type)
+            self._metrics.messages.labels("in", "(unknown)", "ignored").inc()
+
+    def _resolve(self, reply: CallResult | CallError) -> None:
+        outstanding = self._outstanding
+        if (
+            outstanding is None
+            or outstanding.unique_id != reply.unique_id
+            or outstanding.reply.done()
+        ):
+            logger.warning("reply %s matches no outstanding call; dropped", reply.unique_id)
+            self._metrics.messages.labels("in", "(reply)", "unmatched").inc()
+            return
+        outstanding.reply.set_result(reply)
+
+    async def _work(self) -> None:
+        while True:
+            call, received = await self._inbox.get()
+            try:
+                await self._handle(call, received)
+            finally:
+                self._handling.discard(call.unique_id)
+                self._inbox.task_done()
+
+    async def _handle(self, call: Call, received: float) -> None:
+        handlers = self.route_map.get(call.action, {})
+        handler = handlers.get("_on_action")
+        if handler is None:
+            await self._send_error(
+                call.unique_id,
+                unknown_action(call.action, known_to_ocpp16=call.action in validation.ALL_ACTIONS),
+                call.action,
+            )
+            return
+        try:
+            checked = validation.check_call(call.action, call.payload)
+        except OCPPError as error:
+            logger.info("%s refused: %s %s", call.action, error.code, error.details)
+            await self._send_error(call.unique_id, error, call.action)
+            return
+        if checked.quirks:
+            await self._sessions.record_event(
+                Event(
+                    EventKind.SCHEMA_QUIRK_ACCEPTED,
+                    self._clock.now(),
+                    self.id,
+                    {"action": call.action, "unique_id": call.unique_id, "quirks": checked.quirks},
+                )
+            )
+        snake_payload = camel_to_snake_case(checked.payload)
+        try:
+            result = await handler(**snake_payload)
+            payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
+            invalid = validation.check_reply(call.action, payload)
+            if invalid is not None:
+                raise RuntimeError(f"our {call.action} answer breaks the schema: {invalid}")
+        except OCPPError as error:
+            await self._send_error(call.unique_id, error, call.action)
+            return
+        except UnknownChargePoint as error:
+            await self._send_error(
+                call.unique_id, SecurityError(details={"cause": str(error)}), call.action
+            )
+            return
+        except Exception:
+            logger.exception("handling %s %s failed", call.action, call.unique_id)
+            await self._send_error(
+                call.unique_id, InternalError(details={"cause": "see the server log"}), call.action
+            )
+            return
+        await self._send_frame(CallResult(call.unique_id, payload, call.action), "result")
+        self._metrics.reply_latency.labels(call.action).observe(time.perf_counter() - received)
+        after = handlers.get("_after_action")
+        if after is not None:
+            self.spawn(after(**snake_payload), f"after-{call.action}")
+
+    # ----------------------------------------------------------------- commands
+
+    async def send_command(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CS-initiated CALL and return the charger's CALLRESULT payload.
+
+        One call is outstanding per charger; further ones wait their turn (at most
+        ``command_queue_limit`` of them). Raises the ``CommandFailed`` family.
+        """
+        if action not in validation.CENTRAL_SYSTEM_ACTIONS:
+            raise UnknownCommand(action)
+        invalid = validation.check_outgoing(action, payload)
+        if invalid is not None:
+            raise CommandPayloadInvalid(action, invalid.code, invalid.details)
+        if self._closed:
+            raise ChargerDisconnected(self.id)
+        if self._commands_waiting >= self._command_queue_limit:
+            raise CommandQueueFull(self.id)
+        self._commands_waiting += 1
+        try:
+            async with self._call_lock:
+                reply = await self._exchange(action, payload)
+        finally:
+            self._commands_waiting -= 1
+        if isinstance(reply, CallError):
+            raise CommandRejected(reply.error_code, reply.error_description, reply.error_details)
+        invalid = validation.check_reply(action, reply.payload)
+        if invalid is not None:
+            raise InvalidCommandReply(action, str(invalid.details.get("cause")), reply.payload)
+        result: dict[str, Any] = reply.payload
+        return result
+
+    async def _exchange(self, action: str, payload: dict[str, Any]) -> CallResult | CallError:
+        if self._closed:
+            raise ChargerDisconnected(self.id)
+        call = Call(unique_id=str(self._unique_id_generator()), action=action, payload=payload)
+        outstanding = _Outstanding(
+            call.unique_id, action, asyncio.get_running_loop().create_future()
+        )
+        self._outstanding = outstanding
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            try:
+                await self._send_frame(call, "call", raise_closed=True)
+            except ConnectionClosed:
+                raise ChargerDisconnected(self.id) from None
+            try:
+                reply = await asyncio.wait_for(outstanding.reply, self._response_timeout)
+            except TimeoutError:
+                outcome = "timeout"
+                raise CommandTimeout(action, self._response_timeout) from None
+            outcome = "result" if isinstance(reply, CallResult) else "callerror"
+            return reply
+        finally:
+            # A reply that arrives from now on matches nothing and is dropped.
+            self._outstanding = None
+            self._metrics.command_latency.labels(action, outcome).observe(
+                time.perf_counter() - started
+            )
+
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        """The library's ``call`` on top of ``send_command``: dataclass in, dataclass out.
+
+        ``suppress`` is ignored: failures always raise (a swallowed CallError is a lost one).
+        """
+        action = payload.__class__.__name__
+        request = snake_to_camel_case(remove_nones(serialize_as_dict(payload)))
+        answer = await self.send_command(action, request)
+        return getattr(call_result, action)(**camel_to_snake_case(answer))
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send_error(self, unique_id: str, error: OCPPError, action: str) -> None:
+        frame = CallError(unique_id, error.code, error.description, error.details or {})
+        self._metrics.messages.labels("out", action, error.code).inc()
+        await self._send_frame(frame, None)
+
+    async def _send_frame(
+        self,
+        frame: Call | CallResult | CallError,
+        outcome: str | None,
+        *,
+        raise_closed: bool = False,
+    ) -> None:
+        text = frame.to_json()
+        if outcome is not None:
+            self._metrics.messages.labels(
+                "out", getattr(frame, "action", None) or "-", outcome
+            ).inc()
+        await self._log_frame("out", frame, text)
+        try:
+            await self._connection.send(text)
+        except ConnectionClosed:
+            if raise_closed:
+                raise
+            logger.info("connection closed before %s could be sent", type(frame).__name__)
+
+    async def _log_frame(self, direction: str, frame: framing.Frame, text: str) -> None:
+        message_type: int | None
+        action: str | None = None
+        unique_id: str | None = None
+        if isinstance(frame, Call | CallResult | CallError):
+            message_type = frame.message_type_id
+            unique_id = frame.unique_id
+            action = getattr(frame, "action", None)
+        elif isinstance(frame, framing.BrokenCall):
+            message_type, unique_id, action = frame.message_type, frame.unique_id, frame.action
+        elif isinstance(frame, framing.Ignored):
+            message_type = frame.message_type
+        else:
+            message_type, unique_id = None, frame.unique_id
+        if direction == "in" and isinstance(frame, Call):
+            self._metrics.messages.labels("in", frame.action, "call").inc()
+        await self._message_log.record(
+            LoggedMessage(
+                charge_point_id=self.id,
+                direction=direction,
+                message_type=message_type,
+                action=action,
+                unique_id=unique_id,
+                payload=text,
+                at=self._clock.now(),
+            )
+        )
+
+    # ------------------------------------------------------------------ handlers
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
+        decision = await self._sessions.boot(self.id, mapping.boot_info(payload))
+        return call_result.BootNotification(
+            current_time=mapping.ocpp_time(decision.current_time),
+            interval=decision.interval,
+            status=decision.status.value,
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> call_result.Heartbeat:
+        now = await self._sessions.heartbeat(self.id)
+        return call_result.Heartbeat(current_time=mapping.ocpp_time(now))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
+        await self._sessions.status_notification(self.id, mapping.connector_status(payload))
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        info = await self._sessions.authorize(self.id, id_tag)
+        return call_result.Authorize(id_tag_info=mapping.id_tag_info(info))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: str,
+        reservation_id: int | None = None,
+    ) -> call_result.StartTransaction:
+        outcome = await self._sessions.start_transaction(
+            self.id,
+            StartRequest(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp_raw=timestamp,
+                reservation_id=reservation_id,
+            ),
+        )
+        return call_result.StartTransaction(
+            transaction_id=outcome.transaction_id,
+            id_tag_info=mapping.id_tag_info(outcome.id_tag_info),
+        )
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(
+        self,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: str,
+        id_tag: str | None = None,
+        reason: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
+    ) -> call_result.StopTransaction:
+        info = await self._sessions.stop_transaction(
+            self.id,
+            StopRequest(
+                transaction_id=transaction_id,
+                meter_stop=meter_stop,
+                timestamp_raw=timestamp,
+                id_tag=id_tag,
+                reason=reason,
+                transaction_data=mapping.meter_values(transaction_data or ()),
+            ),
+        )
+        return call_result.StopTransaction(
+            id_tag_info=None if info is None else mapping.id_tag_info(info)
+        )
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+    ) -> call_result.MeterValues:
+        await self._sessions.meter_values(
+            self.id, connector_id, transaction_id, mapping.meter_values(meter_value)
+        )
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> call_result.DataTransfer:
+        reply = await self._sessions.data_transfer(self.id, vendor_id, message_id, data)
+        return call_result.DataTransfer(status=reply.status, data=reply.data)
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(
+        self, status: str
+    ) -> call_result.DiagnosticsStatusNotification:
+        await self._sessions.diagnostics_status(self.id, status)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(
+        self, status: str
+    ) -> call_result.FirmwareStatusNotification:
+        await self._sessions.firmware_status(self.id, status)
+        return call_result.FirmwareStatusNotification()
+
+
+ChargePointFactory = Callable[[str, Any], CentralChargePoint]

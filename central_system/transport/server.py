@@ -1,0 +1,205 @@
+"""The OCPP-J WebSocket endpoint: ``ws://host:port/<prefix>/<chargePointId>``.
+
+The handshake decides who gets in, before anything is upgraded:
+
+* a path outside the prefix, an empty or overlong id: HTTP 404;
+* an unknown charge point id: HTTP 404 under the ``reject`` policy (OCPP-J §3.2),
+  registered under ``accept``;
+* subprotocols: ``ocpp1.6`` is selected when offered, from any list. A client that
+  offers none we speak gets what OCPP-J 1.6 §3.1.2 prescribes: the handshake
+  completes without a ``Sec-WebSocket-Protocol`` header and the connection is
+  closed at once (1002), before a single frame is read.
+
+Every refusal is logged once, with its reason. A charger that connects again
+replaces its old connection, which is closed; the old session's cleanup only
+unregisters itself, never the new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from central_system.observability import Metrics, charge_point_context
+from central_system.services import ChargerSessions
+from central_system.transport.charge_point import CentralChargePoint
+from central_system.transport.registry import ConnectionRegistry
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+MAX_ID_LENGTH = 255
+
+
+def charge_point_id_from_path(path: str, prefix: str) -> str | None:
+    """The charge point id, the last path segment percent-decoded, or ``None``."""
+    route = urlsplit(path).path
+    if prefix and not route.startswith(prefix + "/"):
+        return None
+    head, _, last = route.rpartition("/")
+    if not head.startswith(prefix) or not last:
+        return None
+    charge_point_id = unquote(last)
+    if not charge_point_id.strip() or len(charge_point_id) > MAX_ID_LENGTH:
+        return None
+    return charge_point_id
+
+
+def _offered(headers: Headers) -> list[str]:
+    return [
+        token.strip()
+        for value in headers.get_all("Sec-WebSocket-Protocol")
+        for token in value.split(",")
+        if token.strip()
+    ]
+
+
+class OcppServer:
+    def __init__(
+        self,
+        *,
+        sessions: ChargerSessions,
+        registry: ConnectionRegistry,
+        metrics: Metrics,
+        charge_point_factory: Callable[[str, ServerConnection], CentralChargePoint],
+        path_prefix: str,
+        max_frame_bytes: int,
+        open_timeout: float,
+        ping_interval: float,
+        ping_timeout: float,
+        allow_missing_subprotocol: bool = False,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._metrics = metrics
+        self._factory = charge_point_factory
+        self._prefix = path_prefix
+        self._max_frame_bytes = max_frame_bytes
+        self._open_timeout = open_timeout
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._allow_missing_subprotocol = allow_missing_subprotocol
+        self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await serve(
+            self._serve_connection,
+            host,
+            port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            subprotocols=[SUBPROTOCOL],
+            max_size=self._max_frame_bytes,
+            open_timeout=self._open_timeout,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            # Chargers send small JSON; per-connection deflate state costs memory for little.
+            compression=None,
+            logger=logging.getLogger("central_system.transport.websockets"),
+        )
+
+    async def close(self) -> None:
+        """Stop accepting, close every charger's socket (1001), let sessions finish."""
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    def _refuse(self, reason: str, detail: str, status: HTTPStatus, body: str) -> Response:
+        logger.warning("connection refused (%s): %s", reason, detail)
+        self._metrics.refused_connections.labels(reason).inc()
+        response = Response(
+            status.value,
+            status.phrase,
+            Headers([("Content-Type", "text/plain; charset=utf-8")]),
+            body.encode(),
+        )
+        return response
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        charge_point_id = charge_point_id_from_path(request.path, self._prefix)
+        if charge_point_id is None:
+            return self._refuse(
+                "bad_path",
+                f"path {request.path!r} names no charge point",
+                HTTPStatus.NOT_FOUND,
+                f"Connect to {self._prefix}/<chargePointId>\n",
+            )
+        token = charge_point_context.set(charge_point_id)
+        try:
+            if not await self._sessions.admit(charge_point_id):
+                return self._refuse(
+                    "unknown_charger",
+                    f"unknown charge point {charge_point_id!r}",
+                    HTTPStatus.NOT_FOUND,
+                    "Unknown charge point\n",
+                )
+        finally:
+            charge_point_context.reset(token)
+        return None
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        # None completes the handshake without the header; _serve_connection then closes.
+        return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+
+    async def _serve_connection(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        charge_point_id = charge_point_id_from_path(connection.request.path, self._prefix)
+        assert charge_point_id is not None  # _process_request let it through
+        charge_point_context.set(charge_point_id)
+        if connection.subprotocol != SUBPROTOCOL:
+            offered = _offered(connection.request.headers)
+            if offered or not self._allow_missing_subprotocol:
+                logger.warning(
+                    "connection refused (subprotocol): offered %s, we speak ocpp1.6",
+                    offered or "none",
+                )
+                self._metrics.refused_connections.labels("subprotocol").inc()
+                await connection.close(1002, "ocpp1.6 is the only subprotocol spoken here")
+                return
+        charge_point = self._factory(charge_point_id, connection)
+        previous = self._registry.register(charge_point)
+        if previous is not None:
+            logger.info("new connection replaces the previous one")
+            closing = asyncio.create_task(previous.close(1000, "replaced by a newer connection"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        self._metrics.connected_chargers.inc()
+        logger.info("connected from %s", connection.remote_address)
+        try:
+            await charge_point.start()
+        finally:
+            self._metrics.connected_chargers.dec()
+            self._registry.unregister(charge_point)
+            logger.info(
+                "disconnected (code %s)",
+                connection.close_code if connection.close_code is not None else "none",
+            )
+
+
+def describe(server: OcppServer, host: str, prefix: str) -> str:
+    return f"ws://{host}:{server.port}{prefix}/<chargePointId>"
