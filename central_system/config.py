@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         description="sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
     )
     database_pool_size: int = Field(10, ge=1)
+    database_schema: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="PostgreSQL only: the schema to use (search_path); default: the user's.",
+    )
     operator_token: SecretStr | None = Field(
         None,
         description="Bearer token of the operator API; unset: read or create operator_token_file.",

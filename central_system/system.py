@@ -51,7 +51,9 @@ class CentralSystem:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.database: Database = create_database(
-            settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+            settings.database_url.get_secret_value(),
+            pool_size=settings.database_pool_size,
+            schema=settings.database_schema,
         )
         self.uow = SqlAlchemyUnitOfWorkFactory(self.database, self.clock)
         self.metrics = Metrics()

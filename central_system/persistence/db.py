@@ -90,7 +90,7 @@ def create_database(
     *,
     pool_size: int = 10,
     busy_timeout_ms: int = 10_000,
-    connect_args: dict[str, Any] | None = None,
+    schema: str | None = None,
 ) -> Database:
     """Build the engines for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
     if make_url(url).get_backend_name() == "sqlite":
@@ -106,7 +106,7 @@ def create_database(
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            connect_args=connect_args or {},
+            connect_args={"server_settings": {"search_path": schema}} if schema else {},
         )
         read_engine = write_engine
     durable_engine = write_engine.execution_options(**{_DURABLE: True})

@@ -14,7 +14,9 @@ async def _main() -> None:
     path = settings.sqlite_path()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    database = create_database(settings.database_url.get_secret_value())
+    database = create_database(
+        settings.database_url.get_secret_value(), schema=settings.database_schema
+    )
     try:
         await migrations.upgrade(database.write_engine)
     finally:
