@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from central_system.domain.errors import UnknownChargePoint
 from central_system.domain.model import IdTag
@@ -76,16 +76,18 @@ def action_name(kebab: str) -> str:
         502: {"description": "The charger answered with a CALLERROR (its code is included)"},
         504: {"description": "The charger did not answer in time"},
     },
+    openapi_extra={
+        "requestBody": {
+            "description": "The OCPP 1.6 request payload, camelCase, sent verbatim",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
 )
 async def send_command(
     ctx: Context,
     charge_point_id: ChargePointId,
     action: Annotated[str, Path(description="kebab-case, e.g. remote-start-transaction")],
     request: Request,
-    _: Annotated[
-        dict[str, Any] | None,
-        Body(description="The OCPP 1.6 request payload, camelCase, sent verbatim"),
-    ] = None,
 ) -> dict[str, Any]:
     if not _KEBAB.match(action):
         raise HTTPException(400, f"{action!r} is not a kebab-case OCPP action name")

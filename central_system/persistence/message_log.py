@@ -115,10 +115,10 @@ class MessageLog:
 
     async def _prune_forever(self) -> None:
         while True:
+            await asyncio.sleep(self._retention_every.total_seconds())
             try:
                 pruned = await self.prune()
                 if pruned:
                     logger.info("pruned %d message log frames past retention", pruned)
             except Exception:
                 logger.exception("message log retention failed")
-            await asyncio.sleep(self._retention_every.total_seconds())
