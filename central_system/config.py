@@ -1,8 +1,8 @@
 """Settings, built once at start from flags and environment variables.
 
-Every setting is an environment variable ``CENTRAL_SYSTEM_<NAME>`` and, for the
-ones an operator deploys with, a flag of ``python -m central_system``; a flag wins
-over the environment.
+Every setting is an environment variable ``CENTRAL_SYSTEM_<NAME>`` and a flag
+``--<name-in-kebab-case>`` of ``python -m central_system``; a flag wins over the
+environment.
 """
 
 from __future__ import annotations
@@ -10,14 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from central_system.domain.charging_rule import ChargingPolicy
 from central_system.domain.model import UnknownChargerPolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/central_system.sqlite3"
 _MASK = "*" * 10
+
+
+class ReminderModel(BaseModel):
+    """How one charger model shows the reminder (overrides the reminder_* settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    vendor_id: str | None = Field(None, max_length=255)
+    message_id: str | None = Field(None, max_length=50)
+    language: str | None = Field(None, pattern=r"^(en|zh-Hans)$")
 
 
 class Settings(BaseSettings):
@@ -73,6 +85,26 @@ class Settings(BaseSettings):
     message_log_retention_days: int = Field(30, ge=1)
     message_log_batch: int = Field(500, ge=1)
     message_log_queue: int = Field(10_000, ge=1)
+    charging_policy: ChargingPolicy = Field(
+        ChargingPolicy.REGISTERED_TAGS,
+        description="At an unreserved space: registered_tags may charge, or reservation_required.",
+    )
+    max_live_reservations: int = Field(2, ge=1, description="Open reservations per owner.")
+    max_reservation_hours: float = Field(24.0, gt=0, description="Longest reservation window.")
+    arrival_grace_minutes: float = Field(
+        30.0, gt=0, description="Minutes after a window opens before a no-show frees the space."
+    )
+    reservation_tick_seconds: float = Field(
+        15.0, gt=0, description="How often reservations are opened, expired and closed."
+    )
+    reminder_vendor_id: str = Field("org.openchargealliance.costmsg", max_length=255)
+    reminder_message_id: str | None = Field("SetUserPrice", max_length=50)
+    reminder_language: str = Field("en", pattern=r"^(en|zh-Hans)$")
+    reminder_models: dict[str, ReminderModel] = Field(
+        default_factory=dict,
+        description='Per charger model: {"Model": {"enabled": false}} or other vendor/message/'
+        "language (JSON).",
+    )
     log_level: str = Field("INFO")
     seed_demo: bool = Field(False, description="Seed the demo garage into an empty database.")
 

@@ -38,10 +38,6 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def install_context_filter(handler: logging.Handler) -> None:
-    handler.addFilter(_ChargePointFilter())
-
-
 class Metrics:
     """The central system's metrics, on a registry of their own."""
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from central_system.domain.garage import Owner, Reservation, ReservationState, Space
 from central_system.domain.model import (
     BootInfo,
     ChargePoint,
@@ -48,7 +49,6 @@ class ChargePointRepository(Protocol):
         self, charge_point_id: str, status: RegistrationStatus
     ) -> None: ...
     async def record_boot(self, charge_point_id: str, info: BootInfo, at: datetime) -> None: ...
-    async def touch(self, charge_point_id: str, at: datetime) -> None: ...
     async def set_diagnostics_status(self, charge_point_id: str, status: str) -> None: ...
     async def set_firmware_status(self, charge_point_id: str, status: str) -> None: ...
     async def delete(self, charge_point_id: str) -> bool: ...
@@ -140,6 +140,69 @@ class MessageLogRepository(Protocol):
     ) -> Sequence[LoggedMessage]: ...
 
 
+class OwnerRepository(Protocol):
+    async def add(self, name: str) -> Owner: ...
+    async def get(self, owner_id: int) -> Owner | None: ...
+    async def list(self, page: Page) -> Sequence[Owner]: ...
+    async def tags(self, owner_id: int) -> Sequence[IdTag]: ...
+
+
+class SpaceRepository(Protocol):
+    async def add(
+        self,
+        label: str,
+        level: str | None,
+        charge_point_id: str | None,
+        connector_id: int | None,
+    ) -> Space: ...
+    async def get(self, space_id: int, *, for_update: bool = False) -> Space | None:
+        """``for_update`` locks the space until commit: reservations of it queue up."""
+        ...
+
+    async def list(self, page: Page) -> Sequence[Space]: ...
+    async def at_charger(
+        self, charge_point_id: str, connector_id: int | None = None
+    ) -> Sequence[Space]: ...
+
+
+class ReservationRepository(Protocol):
+    async def add(
+        self,
+        owner_id: int,
+        space_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        arrival_deadline: datetime,
+    ) -> Reservation: ...
+    async def get(self, reservation_id: int) -> Reservation | None: ...
+    async def overlapping(
+        self, space_id: int, starts_at: datetime, ends_at: datetime
+    ) -> Sequence[Reservation]:
+        """Live (booked or active) reservations of the space that overlap the window."""
+        ...
+
+    async def holding(self, space_ids: Sequence[int], now: datetime) -> Sequence[Reservation]:
+        """Live reservations whose window contains ``now``."""
+        ...
+
+    async def for_owner(self, owner_id: int, page: Page) -> Sequence[Reservation]: ...
+    async def live_count(self, owner_id: int, now: datetime) -> int: ...
+    async def set_state(
+        self,
+        reservation_id: int,
+        state: ReservationState,
+        *,
+        expected: Sequence[ReservationState],
+        transaction_id: int | None = None,
+    ) -> bool:
+        """Move to ``state`` only from one of ``expected``; ``False`` if it was elsewhere."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Reservation]:
+        """Live reservations with something to do at ``now``: start, no-show, or end."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; the service that opens it decides to commit."""
 
@@ -151,6 +214,9 @@ class UnitOfWork(Protocol):
     events: EventRepository
     data_transfers: DataTransferRepository
     message_log: MessageLogRepository
+    owners: OwnerRepository
+    spaces: SpaceRepository
+    reservations: ReservationRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -170,6 +236,12 @@ class UnitOfWorkFactory(Protocol):
         ``read_only`` promises not to write, which lets SQLite read beside the writer.
         """
         ...
+
+
+class FrameLog(Protocol):
+    """Where every OCPP-J frame in and out is kept (written off the reply path)."""
+
+    async def record(self, frame: LoggedMessage) -> None: ...
 
 
 class ChargerCommands(Protocol):

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from central_system.domain import rules
+from central_system.domain.charging_rule import (
+    Allow,
+    ChargingPolicy,
+    Decision,
+    Refusal,
+    Refuse,
+    Reminder,
+    SpaceAtCharger,
+    decide_charging,
+)
 from central_system.domain.errors import UnknownChargePoint
+from central_system.domain.garage import ReservationState
 from central_system.domain.model import (
     BootDecision,
     BootInfo,
@@ -27,7 +38,6 @@ from central_system.domain.model import (
     MeterValue,
     RegistrationStatus,
     ReportedMeterValue,
-    StartOutcome,
     StartRequest,
     StopRequest,
     TagStatus,
@@ -60,9 +70,11 @@ class ChargerSessions:
         heartbeat_interval: int,
         boot_retry_interval: int,
         unknown_chargers: UnknownChargerPolicy,
+        charging_policy: ChargingPolicy = ChargingPolicy.REGISTERED_TAGS,
         data_transfer_handlers: dict[str, DataTransferHandler] | None = None,
     ) -> None:
         self._uow = uow
+        self._charging_policy = charging_policy
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
         self._boot_retry_interval = boot_retry_interval
@@ -105,7 +117,10 @@ class ChargerSessions:
         """The time to give the charger; last-seen follows from the message log."""
         return self._clock.now()
 
-    async def status_notification(self, charge_point_id: str, report: ConnectorStatus) -> None:
+    async def status_notification(
+        self, charge_point_id: str, report: ConnectorStatus
+    ) -> Reminder | None:
+        """Record the status; a plug-in at a space someone holds gets the reminder."""
         now = self._clock.now()
         async with self._uow() as uow:
             status_at = (
@@ -116,12 +131,28 @@ class ChargerSessions:
                 )
             )
             await uow.connectors.record_status(charge_point_id, report, status_at, now)
+            spaces = (
+                await _spaces_at(uow, charge_point_id, report.connector_id, now)
+                if report.status == "Preparing" and report.connector_id > 0
+                else []
+            )
             await uow.commit()
+        for space in spaces:
+            if space.reservation is not None and space.reservation.holds(now):
+                # Nobody is identified by a plug-in: it starts nothing, and says why.
+                return Reminder(
+                    charge_point_id, report.connector_id, Refusal.SPACE_RESERVED, space.space.label
+                )
+        return None
 
-    async def authorize(self, charge_point_id: str, id_tag: str) -> IdTagInfo:
+    async def authorize(self, charge_point_id: str, id_tag: str) -> Verdict:
+        """Authorize carries no connector: decide over every space behind the charger."""
+        now = self._clock.now()
         async with self._uow(read_only=True) as uow:
             tag = await uow.id_tags.get(id_tag)
-        return rules.authorize_tag(tag, self._clock.now())
+            spaces = await _spaces_at(uow, charge_point_id, None, now)
+        decision = decide_charging(tag, spaces, now, self._charging_policy)
+        return _verdict(decision, charge_point_id, None, id_tag)
 
     async def start_transaction(self, charge_point_id: str, request: StartRequest) -> StartOutcome:
         """Record a start and answer it; a retried start gets the same transaction id.
@@ -138,7 +169,9 @@ class ChargerSessions:
                 uow, charge_point_id, request.timestamp_raw, now, "StartTransaction"
             )
             tag = await uow.id_tags.get(request.id_tag)
-            verdict = rules.authorize_tag(tag, now)
+            spaces = await _spaces_at(uow, charge_point_id, request.connector_id, now)
+            decision = decide_charging(tag, spaces, now, self._charging_policy)
+            verdict = decision.id_tag_info
             for left_open in await uow.transactions.open_on_connector(
                 charge_point_id, request.connector_id
             ):
@@ -161,8 +194,21 @@ class ChargerSessions:
                 existing = await uow.transactions.find_start(charge_point_id, request)
                 assert existing is not None
                 return await self._replayed_start(uow, existing, now)
+            if isinstance(decision, Allow) and decision.reservation is not None:
+                await uow.reservations.set_state(
+                    decision.reservation.id,
+                    ReservationState.ACTIVE,
+                    expected=[ReservationState.BOOKED, ReservationState.ACTIVE],
+                    transaction_id=created.id,
+                )
+            await uow.events.add(
+                _decision_event(
+                    decision, charge_point_id, request.id_tag, now, "StartTransaction", created.id
+                )
+            )
             await uow.commit()
-        return StartOutcome(transaction_id=created.id, id_tag_info=verdict)
+        verdict_ = _verdict(decision, charge_point_id, request.connector_id, request.id_tag)
+        return StartOutcome(created.id, verdict, reminder=verdict_.reminder)
 
     async def _replayed_start(
         self, uow: UnitOfWork, existing: Transaction, now: datetime
@@ -202,6 +248,7 @@ class ChargerSessions:
                     id_tag=request.id_tag,
                 )
                 if closed:
+                    await _fulfil(uow, transaction, now)
                     if request.transaction_data:
                         await uow.meter_values.add(
                             charge_point_id,
@@ -331,6 +378,97 @@ class ChargerSessions:
         if charger is None:
             raise UnknownChargePoint(charge_point_id)
         return charger
+
+
+@dataclass(frozen=True, slots=True)
+class StartOutcome:
+    transaction_id: int
+    id_tag_info: IdTagInfo
+    replayed: bool = False
+    reminder: Reminder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    id_tag_info: IdTagInfo
+    reminder: Reminder | None = None
+
+
+def _verdict(
+    decision: Decision, charge_point_id: str, connector_id: int | None, id_tag: str
+) -> Verdict:
+    if isinstance(decision, Refuse) and decision.remind:
+        label = None if decision.space is None else decision.space.label
+        if connector_id is None and decision.space is not None:
+            connector_id = decision.space.connector_id
+        return Verdict(
+            decision.id_tag_info,
+            Reminder(charge_point_id, connector_id, decision.reason, label, id_tag),
+        )
+    return Verdict(decision.id_tag_info)
+
+
+def _decision_event(
+    decision: Decision,
+    charge_point_id: str,
+    id_tag: str,
+    now: datetime,
+    request: str,
+    transaction_id: int | None = None,
+) -> Event:
+    detail: dict[str, object] = {"request": request, "id_tag": id_tag}
+    if transaction_id is not None:
+        detail["transaction_id"] = transaction_id
+    if decision.space is not None:
+        detail["space"] = decision.space.label
+    if isinstance(decision, Allow):
+        if decision.reservation is not None:
+            detail["reservation_id"] = decision.reservation.id
+        detail["why"] = "the reserving owner" if decision.reservation else "an unreserved space"
+        return Event(EventKind.CHARGING_ALLOWED, now, charge_point_id, detail)
+    detail["why"] = decision.reason.value
+    detail["status"] = decision.id_tag_info.status.value
+    return Event(EventKind.CHARGING_REFUSED, now, charge_point_id, detail)
+
+
+async def _spaces_at(
+    uow: UnitOfWork, charge_point_id: str, connector_id: int | None, now: datetime
+) -> list[SpaceAtCharger]:
+    """The spaces behind a connector (or the whole charger) and who holds them now."""
+    spaces = await uow.spaces.at_charger(charge_point_id, connector_id)
+    held = {r.space_id: r for r in await uow.reservations.holding([s.id for s in spaces], now)}
+    result = []
+    for space in spaces:
+        reservation = held.get(space.id)
+        tags: frozenset[str] = frozenset()
+        groups: frozenset[str] = frozenset()
+        if reservation is not None:
+            owned = await uow.owners.tags(reservation.owner_id)
+            tags = frozenset(t.id_tag for t in owned)
+            groups = frozenset(t.parent_id_tag for t in owned if t.parent_id_tag)
+        result.append(SpaceAtCharger(space, reservation, tags, groups))
+    return result
+
+
+async def _fulfil(uow: UnitOfWork, transaction: Transaction, now: datetime) -> None:
+    """A transaction that charged on a reservation's space fulfils that reservation."""
+    for space in await uow.spaces.at_charger(transaction.charge_point_id, transaction.connector_id):
+        for reservation in await uow.reservations.holding([space.id], transaction.started_at):
+            if reservation.transaction_id == transaction.id and await uow.reservations.set_state(
+                reservation.id, ReservationState.FULFILLED, expected=[ReservationState.ACTIVE]
+            ):
+                await uow.events.add(
+                    Event(
+                        EventKind.RESERVATION_FULFILLED,
+                        now,
+                        transaction.charge_point_id,
+                        {
+                            "reservation_id": reservation.id,
+                            "transaction_id": transaction.id,
+                            "why": "its transaction ended",
+                        },
+                    )
+                )
 
 
 async def _interpret(

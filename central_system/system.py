@@ -18,22 +18,34 @@ from sqlalchemy import text
 from websockets.asyncio.server import ServerConnection
 
 from central_system.clock import SystemClock
-from central_system.config import Settings
+from central_system.config import ReminderModel, Settings
 from central_system.observability import Metrics
 from central_system.persistence import migrations
 from central_system.persistence.db import Database, create_database
 from central_system.persistence.message_log import MessageLog
 from central_system.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from central_system.ports import Clock
+from central_system.reservations import Garage, ReservationLimits
 from central_system.services import ChargerSessions, Operations
 from central_system.transport import validation
 from central_system.transport.charge_point import CentralChargePoint
 from central_system.transport.registry import ConnectedChargers, ConnectionRegistry
+from central_system.transport.reminders import DisplayStyle, Reminders
 from central_system.transport.server import OcppServer
 from owner_api.app import create_app
 from owner_api.context import ApiContext
 
 logger = logging.getLogger(__name__)
+
+
+def _display_style(settings: Settings, custom: ReminderModel | None) -> DisplayStyle:
+    custom = custom or ReminderModel()
+    return DisplayStyle(
+        enabled=custom.enabled,
+        vendor_id=custom.vendor_id or settings.reminder_vendor_id,
+        message_id=custom.message_id or settings.reminder_message_id,
+        language=custom.language or settings.reminder_language,
+    )
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -63,6 +75,25 @@ class CentralSystem:
             heartbeat_interval=settings.heartbeat_interval,
             boot_retry_interval=settings.boot_retry_interval,
             unknown_chargers=settings.unknown_chargers,
+            charging_policy=settings.charging_policy,
+        )
+        self.garage = Garage(
+            uow=self.uow,
+            clock=self.clock,
+            limits=ReservationLimits(
+                max_live_per_owner=settings.max_live_reservations,
+                max_window=timedelta(hours=settings.max_reservation_hours),
+                arrival_grace=timedelta(minutes=settings.arrival_grace_minutes),
+            ),
+        )
+        self.reminders = Reminders(
+            default=_display_style(settings, None),
+            by_model={
+                model: _display_style(settings, custom)
+                for model, custom in settings.reminder_models.items()
+            },
+            events=self.sessions,
+            clock=self.clock,
         )
         self.operations = Operations(uow=self.uow, clock=self.clock)
         self.message_log = MessageLog(
@@ -99,6 +130,7 @@ class CentralSystem:
         self._api_server: uvicorn.Server | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._prepared = False
+        self._ticker: asyncio.Task[None] | None = None
 
     def _charge_point(
         self, charge_point_id: str, connection: ServerConnection
@@ -113,6 +145,7 @@ class CentralSystem:
             response_timeout=self.settings.ocpp_response_timeout,
             inbox_size=self.settings.ws_inbox_size,
             command_queue_limit=self.settings.ocpp_command_queue,
+            reminders=self.reminders,
         )
 
     async def _database_ready(self) -> bool:
@@ -137,6 +170,7 @@ class CentralSystem:
     async def start(self) -> None:
         await self.prepare()
         self.message_log.start()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="reservation-ticker")
         await self.ocpp.start(self.settings.host, self.settings.ocpp_port)
         await self._start_api()
 
@@ -171,8 +205,25 @@ class CentralSystem:
         port: int = self._api_socket.getsockname()[1]
         return port
 
+    async def tick(self) -> None:
+        """Open, expire and close due reservations (safe to run concurrently)."""
+        moved = await self.garage.advance()
+        for transition in moved:
+            logger.info("reservation %d is now %s", transition.reservation.id, transition.to.value)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                logger.exception("reservation life cycle step failed")
+            await asyncio.sleep(self.settings.reservation_tick_seconds)
+
     async def stop(self) -> None:
         """Close sockets, let sessions finish, write what is pending, release the DB."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
         await self.ocpp.close()
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True

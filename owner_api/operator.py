@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from central_system.domain.errors import UnknownChargePoint
 from central_system.domain.model import IdTag
 from owner_api.deps import Context, Paging, require_operator
 from owner_api.schemas import (
@@ -74,6 +73,7 @@ def action_name(kebab: str) -> str:
         400: {"description": "Unknown action, or a payload that breaks the 1.6 schema"},
         404: {"description": "The charger is not connected"},
         502: {"description": "The charger answered with a CALLERROR (its code is included)"},
+        503: {"description": "Too many commands already wait for this charger (Retry-After)"},
         504: {"description": "The charger did not answer in time"},
     },
     openapi_extra={
@@ -170,6 +170,3 @@ async def list_events(
 ) -> list[EventOut]:
     """What the operator should know about (flags, refusals, replays), newest first."""
     return [EventOut.of(e) for e in await ctx.operations.events(page, charge_point_id)]
-
-
-__all__ = ["UnknownChargePoint", "action_name", "router"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from central_system.domain.model import (
     Connector,
@@ -32,7 +32,7 @@ class ChargePointPut(Request):
 
 class IdTagPut(Request):
     status: TagStatus = TagStatus.ACCEPTED
-    expiry_date: datetime | None = Field(None, description="ISO 8601 with an offset.")
+    expiry_date: AwareDatetime | None = Field(None, description="ISO 8601 with an offset.")
     parent_id_tag: str | None = Field(None, min_length=1, max_length=20)
 
 

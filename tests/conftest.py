@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from central_system.config import Settings
 from central_system.persistence import migrations
 from central_system.persistence.db import Database, create_database
 from central_system.persistence.tables import Base
+from central_system.ports import Clock
 from central_system.system import CentralSystem
 
 POSTGRES_URL = os.environ.get(
@@ -117,13 +119,30 @@ def settings_for(config: DatabaseConfig, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+class MovableClock:
+    """A clock the test moves by hand: the system sees no time pass unless told."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.moment = now or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
 @asynccontextmanager
-async def running_system(config: DatabaseConfig, **overrides: Any) -> AsyncIterator[CentralSystem]:
+async def running_system(
+    config: DatabaseConfig, *, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[CentralSystem]:
     """A real central system on 127.0.0.1 with ports chosen by the OS."""
     if config.backend == "postgresql":
         async with migrated(config):
             pass  # schema present and emptied before the system starts
-    system = CentralSystem(settings_for(config, **overrides), operator_token=OPERATOR_TOKEN)
+    system = CentralSystem(
+        settings_for(config, **overrides), operator_token=OPERATOR_TOKEN, clock=clock
+    )
     await system.start()
     try:
         yield system

@@ -6,6 +6,9 @@ Hierarchy::
     ├── UnknownChargePoint       no record of that charge point id
     ├── ChargePointInUse         a charger with transactions cannot be deleted
     ├── ChargerNotConnected      a command for a charger with no live connection
+    ├── NotFound                 no such space, owner or reservation (for this owner)
+    ├── SpaceTaken               the space is reserved for an overlapping window
+    ├── ReservationRefused       the request breaks a limit (window, count, timing)
     ├── UnknownCommand           not an action the central system sends to chargers
     ├── CommandPayloadInvalid    a command's payload breaks the OCPP 1.6 schema
     └── CommandFailed            a command reached the charger but did not succeed
@@ -33,6 +36,25 @@ class ChargePointInUse(CentralSystemError):
     def __init__(self, charge_point_id: str) -> None:
         super().__init__(f"charge point {charge_point_id!r} has transactions and is kept")
         self.charge_point_id = charge_point_id
+
+
+class NotFound(CentralSystemError):
+    def __init__(self, what: str, key: object) -> None:
+        super().__init__(f"no {what} {key!r}")
+        self.what = what
+        self.key = key
+
+
+class SpaceTaken(CentralSystemError):
+    def __init__(self, space_label: str) -> None:
+        super().__init__(f"space {space_label} was just reserved for an overlapping window")
+        self.space_label = space_label
+
+
+class ReservationRefused(CentralSystemError):
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class ChargerNotConnected(CentralSystemError):

@@ -102,6 +102,7 @@ class IdTag:
     status: TagStatus = TagStatus.ACCEPTED
     expiry_date: datetime | None = None
     parent_id_tag: str | None = None
+    owner_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,20 +182,10 @@ class Transaction:
         return None if self.meter_stop is None else self.meter_stop - self.meter_start
 
 
-@dataclass(frozen=True, slots=True)
-class StartOutcome:
-    transaction_id: int
-    id_tag_info: IdTagInfo
-    replayed: bool = False
-
-
 class EventKind(StrEnum):
     """What the operator is told about; each one says why."""
 
     CHARGER_REGISTERED = "charger_registered"
-    CHARGER_CONNECTED = "charger_connected"
-    CHARGER_DISCONNECTED = "charger_disconnected"
-    CONNECTION_REFUSED = "connection_refused"
     STOP_UNKNOWN_TRANSACTION = "stop_unknown_transaction"
     STOP_ALREADY_STOPPED = "stop_already_stopped"
     START_REPLAYED = "start_replayed"
@@ -204,6 +195,15 @@ class EventKind(StrEnum):
     SCHEMA_QUIRK_ACCEPTED = "schema_quirk_accepted"
     DIAGNOSTICS_STATUS = "diagnostics_status"
     FIRMWARE_STATUS = "firmware_status"
+    RESERVATION_BOOKED = "reservation_booked"
+    RESERVATION_ACTIVE = "reservation_active"
+    RESERVATION_CANCELLED = "reservation_cancelled"
+    RESERVATION_EXPIRED = "reservation_expired"
+    RESERVATION_FULFILLED = "reservation_fulfilled"
+    CHARGING_ALLOWED = "charging_allowed"
+    CHARGING_REFUSED = "charging_refused"
+    REMINDER_SENT = "reminder_sent"
+    REMINDER_FAILED = "reminder_failed"
 
 
 @dataclass(frozen=True, slots=True)

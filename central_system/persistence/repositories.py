@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from central_system.domain.errors import ChargePointInUse
+from central_system.domain.garage import Owner, Reservation, ReservationState, Space
 from central_system.domain.model import (
     BootInfo,
     ChargePoint,
@@ -34,6 +35,9 @@ from central_system.persistence.tables import (
     IdTagRow,
     MessageLogRow,
     MeterValueRow,
+    OwnerRow,
+    ReservationRow,
+    SpaceRow,
     StatusNotificationRow,
     TransactionRow,
 )
@@ -106,13 +110,6 @@ class SqlAlchemyChargePointRepository:
                 last_boot_at=at,
                 last_seen_at=at,
             )
-        )
-
-    async def touch(self, charge_point_id: str, at: datetime) -> None:
-        await self._session.execute(
-            update(ChargePointRow)
-            .where(ChargePointRow.id == charge_point_id)
-            .values(last_seen_at=at)
         )
 
     async def set_diagnostics_status(self, charge_point_id: str, status: str) -> None:
@@ -212,6 +209,7 @@ def _id_tag(row: IdTagRow) -> IdTag:
         status=TagStatus(row.status),
         expiry_date=row.expiry_date,
         parent_id_tag=row.parent_id_tag,
+        owner_id=row.owner_id,
     )
 
 
@@ -231,6 +229,7 @@ class SqlAlchemyIdTagRepository:
         row.status = tag.status.value
         row.expiry_date = tag.expiry_date
         row.parent_id_tag = tag.parent_id_tag
+        row.owner_id = tag.owner_id
         await self._session.flush()
 
     async def list(self, page: Page) -> Sequence[IdTag]:
@@ -484,3 +483,234 @@ class SqlAlchemyMessageLogRepository:
             )
             for row in rows
         ]
+
+
+class SqlAlchemyOwnerRepository:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def add(self, name: str) -> Owner:
+        owner_id = await self._session.scalar(
+            insert(OwnerRow).values(name=name, created_at=self._now).returning(OwnerRow.id)
+        )
+        assert owner_id is not None
+        return Owner(owner_id, name)
+
+    async def get(self, owner_id: int) -> Owner | None:
+        row = await self._session.get(OwnerRow, owner_id)
+        return None if row is None else Owner(row.id, row.name)
+
+    async def list(self, page: Page) -> Sequence[Owner]:
+        rows = await self._session.scalars(
+            select(OwnerRow).order_by(OwnerRow.id).limit(page.limit).offset(page.offset)
+        )
+        return [Owner(row.id, row.name) for row in rows]
+
+    async def tags(self, owner_id: int) -> Sequence[IdTag]:
+        rows = await self._session.scalars(
+            select(IdTagRow).where(IdTagRow.owner_id == owner_id).order_by(IdTagRow.id_tag)
+        )
+        return [_id_tag(row) for row in rows]
+
+
+def _space(row: SpaceRow) -> Space:
+    return Space(
+        id=row.id,
+        label=row.label,
+        level=row.level,
+        charge_point_id=row.charge_point_id,
+        connector_id=row.connector_id,
+    )
+
+
+class SqlAlchemySpaceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        label: str,
+        level: str | None,
+        charge_point_id: str | None,
+        connector_id: int | None,
+    ) -> Space:
+        space_id = await self._session.scalar(
+            insert(SpaceRow)
+            .values(
+                label=label, level=level, charge_point_id=charge_point_id, connector_id=connector_id
+            )
+            .returning(SpaceRow.id)
+        )
+        assert space_id is not None
+        return Space(space_id, label, level, charge_point_id, connector_id)
+
+    async def get(self, space_id: int, *, for_update: bool = False) -> Space | None:
+        query = select(SpaceRow).where(SpaceRow.id == space_id)
+        if for_update:
+            # PostgreSQL: a row lock until commit. SQLite: the single writer's
+            # BEGIN IMMEDIATE already holds the database's write lock.
+            query = query.with_for_update()
+        row = await self._session.scalar(query)
+        return None if row is None else _space(row)
+
+    async def list(self, page: Page) -> Sequence[Space]:
+        rows = await self._session.scalars(
+            select(SpaceRow).order_by(SpaceRow.label).limit(page.limit).offset(page.offset)
+        )
+        return [_space(row) for row in rows]
+
+    async def at_charger(
+        self, charge_point_id: str, connector_id: int | None = None
+    ) -> Sequence[Space]:
+        query = select(SpaceRow).where(SpaceRow.charge_point_id == charge_point_id)
+        if connector_id is not None:
+            query = query.where(SpaceRow.connector_id == connector_id)
+        rows = await self._session.scalars(query.order_by(SpaceRow.connector_id))
+        return [_space(row) for row in rows]
+
+
+_LIVE = (ReservationState.BOOKED.value, ReservationState.ACTIVE.value)
+
+
+def _reservation(row: ReservationRow) -> Reservation:
+    return Reservation(
+        id=row.id,
+        owner_id=row.owner_id,
+        space_id=row.space_id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        arrival_deadline=row.arrival_deadline,
+        state=ReservationState(row.state),
+        transaction_id=row.transaction_id,
+    )
+
+
+class SqlAlchemyReservationRepository:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def add(
+        self,
+        owner_id: int,
+        space_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        arrival_deadline: datetime,
+    ) -> Reservation:
+        reservation_id = await self._session.scalar(
+            insert(ReservationRow)
+            .values(
+                owner_id=owner_id,
+                space_id=space_id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                arrival_deadline=arrival_deadline,
+                state=ReservationState.BOOKED.value,
+                created_at=self._now,
+                updated_at=self._now,
+            )
+            .returning(ReservationRow.id)
+        )
+        assert reservation_id is not None
+        return Reservation(reservation_id, owner_id, space_id, starts_at, ends_at, arrival_deadline)
+
+    async def get(self, reservation_id: int) -> Reservation | None:
+        row = await self._session.get(ReservationRow, reservation_id)
+        return None if row is None else _reservation(row)
+
+    async def overlapping(
+        self, space_id: int, starts_at: datetime, ends_at: datetime
+    ) -> Sequence[Reservation]:
+        rows = await self._session.scalars(
+            select(ReservationRow).where(
+                ReservationRow.space_id == space_id,
+                ReservationRow.state.in_(_LIVE),
+                ReservationRow.starts_at < ends_at,
+                ReservationRow.ends_at > starts_at,
+            )
+        )
+        return [_reservation(row) for row in rows]
+
+    async def holding(self, space_ids: Sequence[int], now: datetime) -> Sequence[Reservation]:
+        if not space_ids:
+            return []
+        rows = await self._session.scalars(
+            select(ReservationRow).where(
+                ReservationRow.space_id.in_(space_ids),
+                ReservationRow.state.in_(_LIVE),
+                ReservationRow.starts_at <= now,
+                ReservationRow.ends_at > now,
+            )
+        )
+        return [_reservation(row) for row in rows]
+
+    async def for_owner(self, owner_id: int, page: Page) -> Sequence[Reservation]:
+        rows = await self._session.scalars(
+            select(ReservationRow)
+            .where(ReservationRow.owner_id == owner_id)
+            .order_by(ReservationRow.starts_at.desc(), ReservationRow.id.desc())
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+        return [_reservation(row) for row in rows]
+
+    async def live_count(self, owner_id: int, now: datetime) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(ReservationRow)
+            .where(
+                ReservationRow.owner_id == owner_id,
+                ReservationRow.state.in_(_LIVE),
+                ReservationRow.ends_at > now,
+            )
+        )
+        return int(count or 0)
+
+    async def set_state(
+        self,
+        reservation_id: int,
+        state: ReservationState,
+        *,
+        expected: Sequence[ReservationState],
+        transaction_id: int | None = None,
+    ) -> bool:
+        values: dict[str, object] = {"state": state.value, "updated_at": self._now}
+        if transaction_id is not None:
+            values["transaction_id"] = transaction_id
+        result = await self._session.execute(
+            update(ReservationRow)
+            .where(
+                ReservationRow.id == reservation_id,
+                ReservationRow.state.in_([e.value for e in expected]),
+            )
+            .values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Reservation]:
+        rows = await self._session.scalars(
+            select(ReservationRow)
+            .where(
+                or_(
+                    and_(
+                        ReservationRow.state == ReservationState.BOOKED.value,
+                        ReservationRow.starts_at <= now,
+                    ),
+                    and_(
+                        ReservationRow.state == ReservationState.ACTIVE.value,
+                        or_(
+                            ReservationRow.ends_at <= now,
+                            and_(
+                                ReservationRow.transaction_id.is_(None),
+                                ReservationRow.arrival_deadline <= now,
+                            ),
+                        ),
+                    ),
+                )
+            )
+            .order_by(ReservationRow.starts_at)
+            .limit(limit)
+        )
+        return [_reservation(row) for row in rows]

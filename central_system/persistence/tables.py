@@ -105,6 +105,59 @@ class IdTagRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
     parent_id_tag: Mapped[str | None] = mapped_column(String(20))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("owners.id", ondelete="SET NULL", name="fk_id_tags_owner_id_owners"), index=True
+    )
+
+
+class OwnerRow(Base):
+    __tablename__ = "owners"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SpaceRow(Base):
+    """A parking space; the charger connector on it, if any, is unique to it."""
+
+    __tablename__ = "spaces"
+    __table_args__ = (
+        UniqueConstraint("charge_point_id", "connector_id", name="uq_spaces_connector"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    label: Mapped[str] = mapped_column(String(40), unique=True)
+    level: Mapped[str | None] = mapped_column(String(40))
+    charge_point_id: Mapped[str | None] = mapped_column(
+        ForeignKey("charge_points.id", ondelete="SET NULL")
+    )
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReservationRow(Base):
+    """A space held for an owner; ``id`` doubles as the OCPP reservationId."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        Index("ix_reservations_space", "space_id", "state", "starts_at"),
+        Index("ix_reservations_due", "state", "arrival_deadline"),
+        Index("ix_reservations_owner", "owner_id", "state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    arrival_deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    transaction_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TransactionRow(Base):

@@ -17,6 +17,9 @@ from central_system.persistence.repositories import (
     SqlAlchemyIdTagRepository,
     SqlAlchemyMessageLogRepository,
     SqlAlchemyMeterValueRepository,
+    SqlAlchemyOwnerRepository,
+    SqlAlchemyReservationRepository,
+    SqlAlchemySpaceRepository,
     SqlAlchemyTransactionRepository,
 )
 from central_system.ports import Clock
@@ -31,6 +34,9 @@ class SqlAlchemyUnitOfWork:
     events: ports.EventRepository
     data_transfers: ports.DataTransferRepository
     message_log: ports.MessageLogRepository
+    owners: ports.OwnerRepository
+    spaces: ports.SpaceRepository
+    reservations: ports.ReservationRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
@@ -50,6 +56,9 @@ class SqlAlchemyUnitOfWork:
         self.events = SqlAlchemyEventRepository(session)
         self.data_transfers = SqlAlchemyDataTransferRepository(session)
         self.message_log = SqlAlchemyMessageLogRepository(session)
+        self.owners = SqlAlchemyOwnerRepository(session, now)
+        self.spaces = SqlAlchemySpaceRepository(session)
+        self.reservations = SqlAlchemyReservationRepository(session, now)
         return self
 
     async def __aexit__(

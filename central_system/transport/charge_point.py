@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
+from central_system.domain.charging_rule import Reminder
 from central_system.domain.errors import (
     ChargerDisconnected,
     CommandPayloadInvalid,
@@ -56,8 +57,7 @@ from central_system.domain.model import (
     StopRequest,
 )
 from central_system.observability import Metrics
-from central_system.persistence.message_log import MessageLog
-from central_system.ports import Clock
+from central_system.ports import Clock, FrameLog
 from central_system.services import ChargerSessions
 from central_system.transport import framing, mapping, validation
 from central_system.transport.errors import (
@@ -67,6 +67,7 @@ from central_system.transport.errors import (
     SecurityError,
     unknown_action,
 )
+from central_system.transport.reminders import Reminders
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +86,13 @@ class CentralChargePoint(ChargePoint):
         connection: Any,
         *,
         sessions: ChargerSessions,
-        message_log: MessageLog,
+        message_log: FrameLog,
         metrics: Metrics,
         clock: Clock,
         response_timeout: float = 30.0,
         inbox_size: int = 16,
         command_queue_limit: int = 32,
+        reminders: Reminders | None = None,
     ) -> None:
         super().__init__(charge_point_id, connection, response_timeout, logger=logger)
         self._sessions = sessions
@@ -104,6 +106,10 @@ class CentralChargePoint(ChargePoint):
         self._commands_waiting = 0
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reminders = reminders
+        self._after_reply: list[Coroutine[Any, Any, None]] = []
+        #: The model from the last BootNotification: picks how reminders are displayed.
+        self.model: str | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -166,7 +172,11 @@ class CentralChargePoint(ChargePoint):
             logger.warning("unreadable reply dropped (%s)", frame.reason)
             self._metrics.messages.labels("in", "(reply)", "broken").inc()
             outstanding = self._outstanding
-            if outstanding is not None and outstanding.unique_id == frame.unique_id:
+            if (
+                outstanding is not None
+                and outstanding.unique_id == frame.unique_id
+                and not outstanding.reply.done()  # answered (or timed out) already
+            ):
                 outstanding.reply.set_exception(
                     InvalidCommandReply(outstanding.action, frame.reason, text)
                 )
@@ -221,6 +231,9 @@ class CentralChargePoint(ChargePoint):
                 )
             )
         snake_payload = camel_to_snake_case(checked.payload)
+        for pending in self._after_reply:
+            pending.close()
+        self._after_reply = []
         try:
             result = await handler(**snake_payload)
             payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
@@ -243,6 +256,9 @@ class CentralChargePoint(ChargePoint):
             return
         await self._send_frame(CallResult(call.unique_id, payload, call.action), "result")
         self._metrics.reply_latency.labels(call.action).observe(time.perf_counter() - received)
+        work, self._after_reply = self._after_reply, []
+        for coroutine in work:
+            self.spawn(coroutine, f"after-{call.action}")
         after = handlers.get("_after_action")
         if after is not None:
             self.spawn(after(**snake_payload), f"after-{call.action}")
@@ -382,7 +398,9 @@ class CentralChargePoint(ChargePoint):
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        decision = await self._sessions.boot(self.id, mapping.boot_info(payload))
+        info = mapping.boot_info(payload)
+        self.model = info.model
+        decision = await self._sessions.boot(self.id, info)
         return call_result.BootNotification(
             current_time=mapping.ocpp_time(decision.current_time),
             interval=decision.interval,
@@ -396,13 +414,21 @@ class CentralChargePoint(ChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        await self._sessions.status_notification(self.id, mapping.connector_status(payload))
+        reminder = await self._sessions.status_notification(
+            self.id, mapping.connector_status(payload)
+        )
+        self._remind_after_reply(reminder)
         return call_result.StatusNotification()
+
+    def _remind_after_reply(self, reminder: Reminder | None) -> None:
+        if reminder is not None and self._reminders is not None:
+            self._after_reply.append(self._reminders.remind(self, self.model, reminder))
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> call_result.Authorize:
-        info = await self._sessions.authorize(self.id, id_tag)
-        return call_result.Authorize(id_tag_info=mapping.id_tag_info(info))
+        verdict = await self._sessions.authorize(self.id, id_tag)
+        self._remind_after_reply(verdict.reminder)
+        return call_result.Authorize(id_tag_info=mapping.id_tag_info(verdict.id_tag_info))
 
     @on(Action.start_transaction)
     async def on_start_transaction(
@@ -423,6 +449,7 @@ class CentralChargePoint(ChargePoint):
                 reservation_id=reservation_id,
             ),
         )
+        self._remind_after_reply(outcome.reminder)
         return call_result.StartTransaction(
             transaction_id=outcome.transaction_id,
             id_tag_info=mapping.id_tag_info(outcome.id_tag_info),

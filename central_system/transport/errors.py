@@ -50,6 +50,6 @@ def unknown_action(action: str, *, known_to_ocpp16: bool) -> OCPPError:
     """
     if known_to_ocpp16:
         return NotSupportedError(
-            description=_NOT_SUPPORTED, details={"action": action, "cause": "not sent by chargers"}
+            description=_NOT_SUPPORTED, details={"action": action, "cause": "not handled here"}
         )
     return NotImplementedError(description=_NOT_IMPLEMENTED, details={"action": action})

@@ -49,8 +49,13 @@ class ConnectedChargers:
     def __init__(self, registry: ConnectionRegistry) -> None:
         self._registry = registry
 
+    def _live(self, charge_point_id: str) -> CentralChargePoint | None:
+        """The charger's connection, unless it has closed (its cleanup may still be running)."""
+        charge_point = self._registry.get(charge_point_id)
+        return None if charge_point is None or charge_point.closed else charge_point
+
     def is_connected(self, charge_point_id: str) -> bool:
-        return charge_point_id in self._registry
+        return self._live(charge_point_id) is not None
 
     async def send(
         self, charge_point_id: str, action: str, payload: dict[str, Any]
@@ -61,7 +66,7 @@ class ConnectedChargers:
         invalid = validation.check_outgoing(action, payload)
         if invalid is not None:
             raise CommandPayloadInvalid(action, invalid.code, invalid.details)
-        charge_point = self._registry.get(charge_point_id)
+        charge_point = self._live(charge_point_id)
         if charge_point is None:
             raise ChargerNotConnected(charge_point_id)
         return await charge_point.send_command(action, payload)

@@ -199,7 +199,3 @@ class OcppServer:
                 "disconnected (code %s)",
                 connection.close_code if connection.close_code is not None else "none",
             )
-
-
-def describe(server: OcppServer, host: str, prefix: str) -> str:
-    return f"ws://{host}:{server.port}{prefix}/<chargePointId>"

@@ -28,7 +28,10 @@ def _run(connection: Connection) -> None:
 
 async def _run_from_url() -> None:
     url = os.environ.get("CENTRAL_SYSTEM_DATABASE_URL", DEFAULT_DATABASE_URL)
-    engine = create_async_engine(url)
+    schema = os.environ.get("CENTRAL_SYSTEM_DATABASE_SCHEMA")
+    engine = create_async_engine(
+        url, connect_args={"server_settings": {"search_path": schema}} if schema else {}
+    )
     async with engine.begin() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -1,0 +1,198 @@
+"""The community rule on the real server, with a plain ocpp-library charger.
+
+That charger keeps no Authorization Cache and has no Reservation profile: the
+central system alone keeps the space for its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+from ocpp.v16 import call
+from sqlalchemy import select
+
+from central_system.domain.garage import ReservationState
+from central_system.domain.model import IdTag, RegistrationStatus
+from central_system.persistence.tables import ReservationRow, TransactionRow
+from central_system.ports import Page
+from central_system.system import CentralSystem
+from tests.chargers import LibraryCharger, library_charger
+from tests.conftest import DatabaseConfig, MovableClock, ocpp_url, running_system
+
+HOUR = timedelta(hours=1)
+
+
+async def garage(system: CentralSystem) -> tuple[int, int, int, int]:
+    """Charger CP-G with spaces S1 (connector 1) and S2 (connector 2); owners Alice, Bob."""
+    await system.operations.put_charge_point("CP-G", RegistrationStatus.ACCEPTED)
+    s1 = await system.garage.add_space("S1", "B1", "CP-G", 1)
+    s2 = await system.garage.add_space("S2", "B1", "CP-G", 2)
+    alice = await system.garage.add_owner("Alice")
+    bob = await system.garage.add_owner("Bob")
+    await system.operations.put_id_tag(IdTag("ALICE-TAG", owner_id=alice))
+    await system.operations.put_id_tag(IdTag("BOB-TAG", owner_id=bob))
+    return s1.id, s2.id, alice, bob
+
+
+async def next_display(charger: LibraryCharger) -> dict[str, object]:
+    async with asyncio.timeout(5):
+        while not any(action == "DataTransfer" for action, _ in charger.received):
+            charger.command_received.clear()
+            await charger.command_received.wait()
+    (payload,) = [p for action, p in charger.received if action == "DataTransfer"]
+    return payload
+
+
+async def test_only_the_reserving_owner_charges_and_others_are_reminded(
+    database_config: DatabaseConfig,
+) -> None:
+    clock = MovableClock()
+    async with running_system(database_config, clock=clock) as system:
+        s1, _, alice, _ = await garage(system)
+        reservation = await system.garage.reserve(alice, s1, clock.now(), clock.now() + 2 * HOUR)
+        await system.tick()
+
+        async with library_charger(ocpp_url(system, "CP-G"), "CP-G") as charger:
+            await charger.call(
+                call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            )
+
+            # Bob's tag at Alice's space: refused, and the charger is told to show why.
+            refused = await charger.call(
+                call.StartTransaction(
+                    connector_id=1,
+                    id_tag="BOB-TAG",
+                    meter_start=0,
+                    timestamp=clock.now().isoformat(),
+                )
+            )
+            assert refused.id_tag_info["status"] == "Invalid"
+            display = await next_display(charger)
+            assert display["vendor_id"] == "org.openchargealliance.costmsg"
+            assert display["message_id"] == "SetUserPrice"
+            data = json.loads(str(display["data"]))
+            assert "reserved" in data["priceText"]
+            assert data["idToken"] == "BOB-TAG"
+            await charger.call(
+                call.StopTransaction(
+                    meter_stop=0,
+                    timestamp=clock.now().isoformat(),
+                    transaction_id=refused.transaction_id,
+                    reason="DeAuthorized",
+                )
+            )
+
+            # Bob at the free space S2 of the same charger: the refusal did not ban him.
+            at_free = await charger.call(
+                call.StartTransaction(
+                    connector_id=2,
+                    id_tag="BOB-TAG",
+                    meter_start=0,
+                    timestamp=clock.now().isoformat(),
+                )
+            )
+            assert at_free.id_tag_info["status"] == "Accepted"
+
+            # Alice at her space: charges, and the transaction fulfils her reservation.
+            authorized = await charger.call(call.Authorize(id_tag="ALICE-TAG"))
+            assert authorized.id_tag_info["status"] == "Accepted"
+            started = await charger.call(
+                call.StartTransaction(
+                    connector_id=1,
+                    id_tag="ALICE-TAG",
+                    meter_start=10,
+                    timestamp=clock.now().isoformat(),
+                )
+            )
+            assert started.id_tag_info["status"] == "Accepted"
+            await charger.call(
+                call.StopTransaction(
+                    meter_stop=5010,
+                    timestamp=(clock.now() + HOUR).isoformat(),
+                    transaction_id=started.transaction_id,
+                    id_tag="ALICE-TAG",
+                )
+            )
+
+        async with system.database.read_sessions() as session:
+            row = await session.get(ReservationRow, reservation.id)
+            assert row is not None
+            assert (row.state, row.transaction_id) == (
+                ReservationState.FULFILLED.value,
+                started.transaction_id,
+            )
+            starts = (
+                await session.scalars(select(TransactionRow).order_by(TransactionRow.id))
+            ).all()
+            assert [(t.id_tag, t.start_status) for t in starts] == [
+                ("BOB-TAG", "Invalid"),
+                ("BOB-TAG", "Accepted"),
+                ("ALICE-TAG", "Accepted"),
+            ]
+        kinds = [e.kind.value for e in await system.operations.events(Page(), "CP-G")]
+        assert "charging_refused" in kinds
+        assert "reminder_sent" in kinds
+        assert "reservation_fulfilled" in kinds
+
+
+async def test_a_plug_in_at_a_reserved_space_starts_nothing_and_reminds(
+    sqlite_config: DatabaseConfig,
+) -> None:
+    clock = MovableClock()
+    async with running_system(sqlite_config, clock=clock) as system:
+        s1, _, alice, _ = await garage(system)
+        await system.garage.reserve(alice, s1, clock.now(), clock.now() + HOUR)
+        async with library_charger(ocpp_url(system, "CP-G"), "CP-G") as charger:
+            await charger.call(
+                call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            )
+            await charger.call(
+                call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
+            )
+            display = await next_display(charger)
+        assert "reserved" in json.loads(str(display["data"]))["priceText"]
+        assert [a for a, _ in charger.received] == ["DataTransfer"]  # no RemoteStart
+
+
+async def test_a_no_show_expires_and_frees_the_space(sqlite_config: DatabaseConfig) -> None:
+    clock = MovableClock()
+    async with running_system(sqlite_config, clock=clock) as system:
+        s1, _, alice, _ = await garage(system)
+        reservation = await system.garage.reserve(alice, s1, clock.now(), clock.now() + 2 * HOUR)
+        await system.tick()
+        assert [s.label for s in await system.garage.free_spaces()] == ["S2"]
+        clock.advance(timedelta(minutes=31))
+        await system.tick()
+        expired = await system.garage.reservation(alice, reservation.id)
+        assert expired.state is ReservationState.EXPIRED
+        assert [s.label for s in await system.garage.free_spaces()] == ["S1", "S2"]
+        await system.tick()  # nothing left to do: the no-show is recorded once
+        kinds = [e.kind.value for e in await system.operations.events(Page())]
+        assert kinds.count("reservation_expired") == 1
+
+
+async def test_concurrent_double_booking_yields_one_reservation(
+    database_config: DatabaseConfig,
+) -> None:
+    from central_system.domain.errors import SpaceTaken
+
+    clock = MovableClock()
+    async with running_system(database_config, clock=clock) as system:
+        s1, _, alice, bob = await garage(system)
+        start, end = clock.now() + HOUR, clock.now() + 3 * HOUR
+        results = await asyncio.gather(
+            *(
+                system.garage.reserve(owner, s1, start + n * timedelta(minutes=1), end)
+                for n, owner in enumerate([alice, bob] * 5)
+            ),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if not isinstance(r, BaseException)]
+        losers = [r for r in results if isinstance(r, BaseException)]
+        assert len(winners) == 1
+        assert all(isinstance(e, SpaceTaken) for e in losers)
+        async with system.database.read_sessions() as session:
+            rows = (await session.scalars(select(ReservationRow))).all()
+        assert len(rows) == 1
