@@ -233,7 +233,7 @@ class ChargerSessions:
         async with self._uow(durable=True) as uow:
             transaction = (
                 await uow.transactions.get(request.transaction_id)
-                if request.transaction_id > 0
+                if rules.is_our_transaction_id(request.transaction_id)
                 else None
             )
             problem = rules.check_stop(transaction, charge_point_id)
@@ -308,7 +308,9 @@ class ChargerSessions:
         now = self._clock.now()
         async with self._uow() as uow:
             known = transaction_id
-            if transaction_id is not None:
+            if transaction_id is not None and not rules.is_our_transaction_id(transaction_id):
+                known = None
+            elif transaction_id is not None:
                 transaction = await uow.transactions.get(transaction_id)
                 if transaction is None or transaction.charge_point_id != charge_point_id:
                     known = None  # keep the values, not a dangling reference

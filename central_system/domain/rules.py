@@ -86,6 +86,14 @@ def interpret_timestamp(raw: str, received_at: datetime) -> Timestamp:
     return Timestamp(parsed, problem)
 
 
+#: Transaction ids are OCPP integers we issue from 1; anything else is no id of ours.
+MAX_TRANSACTION_ID = 2**31 - 1
+
+
+def is_our_transaction_id(transaction_id: int) -> bool:
+    return 0 < transaction_id <= MAX_TRANSACTION_ID
+
+
 class StopProblem(StrEnum):
     UNKNOWN_TRANSACTION = "unknown_transaction"
     ALREADY_STOPPED = "already_stopped"
