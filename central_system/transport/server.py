@@ -2,7 +2,8 @@
 
 The handshake decides who gets in, before anything is upgraded:
 
-* a path outside the prefix, an empty or overlong id: HTTP 404;
+* a path outside the prefix, an empty or overlong id, or one with control
+  characters or percent-encoding that is not UTF-8: HTTP 404;
 * an unknown charge point id: HTTP 404 under the ``reject`` policy (OCPP-J §3.2),
   registered under ``accept``;
 * subprotocols: ``ocpp1.6`` is selected when offered, from any list. A client that
@@ -47,10 +48,28 @@ def charge_point_id_from_path(path: str, prefix: str) -> str | None:
     head, _, last = route.rpartition("/")
     if not head.startswith(prefix) or not last:
         return None
-    charge_point_id = unquote(last)
-    if not charge_point_id.strip() or len(charge_point_id) > MAX_ID_LENGTH:
+    try:
+        # Strict: two ids with different broken bytes must not both become U+FFFD.
+        charge_point_id = unquote(last, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if (
+        not charge_point_id.strip()
+        or len(charge_point_id) > MAX_ID_LENGTH
+        # A NUL cannot be stored in PostgreSQL text: the lookup would fail with a 500.
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in charge_point_id)
+    ):
         return None
     return charge_point_id
+
+
+def _is_upgrade(headers: Headers) -> bool:
+    """Does the request ask for a WebSocket at all (``Upgrade: websocket``)?"""
+    return any(
+        token.strip().lower() == "websocket"
+        for value in headers.get_all("Upgrade")
+        for token in value.split(",")
+    )
 
 
 def _offered(headers: Headers) -> list[str]:
@@ -147,6 +166,13 @@ class OcppServer:
                 HTTPStatus.NOT_FOUND,
                 f"Connect to {self._prefix}/<chargePointId>\n",
             )
+        if not _is_upgrade(request.headers):
+            # Not a WebSocket handshake: websockets answers 426, and nobody is admitted.
+            return None
+        if not self._speaks_ocpp16(_offered(request.headers)):
+            # Completed without a subprotocol and closed in _serve_connection (OCPP-J
+            # §3.1.2); nobody is looked up or registered for it.
+            return None
         token = charge_point_context.set(charge_point_id)
         try:
             if not await self._sessions.admit(charge_point_id):
@@ -160,6 +186,9 @@ class OcppServer:
             charge_point_context.reset(token)
         return None
 
+    def _speaks_ocpp16(self, offered: list[str]) -> bool:
+        return SUBPROTOCOL in offered or (not offered and self._allow_missing_subprotocol)
+
     def _select_subprotocol(
         self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
     ) -> Subprotocol | None:
@@ -171,16 +200,15 @@ class OcppServer:
         charge_point_id = charge_point_id_from_path(connection.request.path, self._prefix)
         assert charge_point_id is not None  # _process_request let it through
         charge_point_context.set(charge_point_id)
-        if connection.subprotocol != SUBPROTOCOL:
-            offered = _offered(connection.request.headers)
-            if offered or not self._allow_missing_subprotocol:
-                logger.warning(
-                    "connection refused (subprotocol): offered %s, we speak ocpp1.6",
-                    offered or "none",
-                )
-                self._metrics.refused_connections.labels("subprotocol").inc()
-                await connection.close(1002, "ocpp1.6 is the only subprotocol spoken here")
-                return
+        offered = _offered(connection.request.headers)
+        if not self._speaks_ocpp16(offered):
+            logger.warning(
+                "connection refused (subprotocol): offered %s, we speak ocpp1.6",
+                offered or "none",
+            )
+            self._metrics.refused_connections.labels("subprotocol").inc()
+            await connection.close(1002, "ocpp1.6 is the only subprotocol spoken here")
+            return
         charge_point = self._factory(charge_point_id, connection)
         previous = self._registry.register(charge_point)
         if previous is not None:
