@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     reservation_tick_seconds: float = Field(
         15.0, gt=0, description="How often reservations are opened, expired and closed."
     )
+    configure_at_boot: bool = Field(
+        True,
+        description="After an accepted boot: read the configuration, set what the rule needs, "
+        "re-issue reservations.",
+    )
     reminder_vendor_id: str = Field("org.openchargealliance.costmsg", max_length=255)
     reminder_message_id: str | None = Field("SetUserPrice", max_length=50)
     reminder_language: str = Field("en", pattern=r"^(en|zh-Hans)$")

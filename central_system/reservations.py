@@ -224,6 +224,23 @@ class Garage:
             return Transition(reservation, space, ReservationState.CANCELLED)
         return None
 
+    # ------------------------------------------------------- mirroring to chargers
+
+    async def held_at_charger(self, charge_point_id: str) -> list[HeldSpace]:
+        """Spaces behind a charger held now, with the tag the charger should reserve for."""
+        now = self._clock.now()
+        async with self._uow(read_only=True) as uow:
+            spaces = await uow.spaces.at_charger(charge_point_id)
+            by_id = {space.id: space for space in spaces}
+            held = []
+            for reservation in await uow.reservations.holding(list(by_id), now):
+                held.append(await _held(uow, by_id[reservation.space_id], reservation))
+        return held
+
+    async def held_space(self, transition: Transition) -> HeldSpace:
+        async with self._uow(read_only=True) as uow:
+            return await _held(uow, transition.space, transition.reservation)
+
     # --------------------------------------------------------------- life cycle
 
     async def advance(self, limit: int = 100) -> list[Transition]:
@@ -258,6 +275,26 @@ class Garage:
                 moved.append(Transition(reservation, space, target))
             await uow.commit()
         return moved
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSpace:
+    space: Space
+    reservation: Reservation
+    #: The owner's tag (and its group) a charger holding the space should admit.
+    id_tag: str | None
+    parent_id_tag: str | None
+
+
+async def _held(uow: UnitOfWork, space: Space, reservation: Reservation) -> HeldSpace:
+    tags = [t for t in await uow.owners.tags(reservation.owner_id) if t.status.value == "Accepted"]
+    first = tags[0] if tags else None
+    return HeldSpace(
+        space,
+        reservation,
+        None if first is None else first.id_tag,
+        None if first is None else first.parent_id_tag,
+    )
 
 
 _EVENT_FOR = {

@@ -28,6 +28,7 @@ from central_system.domain.model import (
     BootDecision,
     BootInfo,
     ChargePoint,
+    ChargerCapabilities,
     Connector,
     ConnectorStatus,
     Event,
@@ -223,7 +224,11 @@ class ChargerSessions:
             )
         )
         await uow.commit()
-        return StartOutcome(existing.id, rules.authorize_tag(tag, now), replayed=True)
+        if existing.start_status is TagStatus.ACCEPTED:
+            info = rules.authorize_tag(tag, now)
+        else:  # refused the first time: the same answer, expired on arrival
+            info = IdTagInfo(existing.start_status, expiry_date=now)
+        return StartOutcome(existing.id, info, replayed=True)
 
     async def stop_transaction(
         self, charge_point_id: str, request: StopRequest
@@ -255,7 +260,11 @@ class ChargerSessions:
                             transaction.connector_id,
                             transaction.id,
                             await _meter_values(
-                                uow, charge_point_id, request.transaction_data, now
+                                uow,
+                                charge_point_id,
+                                request.transaction_data,
+                                now,
+                                "StopTransaction.transactionData",
                             ),
                             source="StopTransaction",
                         )
@@ -370,6 +379,32 @@ class ChargerSessions:
             )
             await uow.commit()
 
+    async def record_capabilities(
+        self, charge_point_id: str, capabilities: ChargerCapabilities
+    ) -> None:
+        kind = EventKind.CHARGER_CONFIGURED
+        async with self._uow() as uow:
+            await uow.charge_points.set_capabilities(charge_point_id, capabilities)
+            await uow.events.add(
+                Event(
+                    kind,
+                    self._clock.now(),
+                    charge_point_id,
+                    {
+                        "feature_profiles": sorted(capabilities.feature_profiles),
+                        "can_display_messages": capabilities.can_display_messages,
+                        "refused": capabilities.refused,
+                        "why": "read and set at boot for the reservation rule",
+                    },
+                )
+            )
+            await uow.commit()
+
+    async def capabilities(self, charge_point_id: str) -> ChargerCapabilities | None:
+        async with self._uow(read_only=True) as uow:
+            charger = await uow.charge_points.get(charge_point_id)
+        return None if charger is None else charger.capabilities
+
     async def record_event(self, event: Event) -> None:
         async with self._uow() as uow:
             await uow.events.add(event)
@@ -454,23 +489,22 @@ async def _spaces_at(
 
 async def _fulfil(uow: UnitOfWork, transaction: Transaction, now: datetime) -> None:
     """A transaction that charged on a reservation's space fulfils that reservation."""
-    for space in await uow.spaces.at_charger(transaction.charge_point_id, transaction.connector_id):
-        for reservation in await uow.reservations.holding([space.id], transaction.started_at):
-            if reservation.transaction_id == transaction.id and await uow.reservations.set_state(
-                reservation.id, ReservationState.FULFILLED, expected=[ReservationState.ACTIVE]
-            ):
-                await uow.events.add(
-                    Event(
-                        EventKind.RESERVATION_FULFILLED,
-                        now,
-                        transaction.charge_point_id,
-                        {
-                            "reservation_id": reservation.id,
-                            "transaction_id": transaction.id,
-                            "why": "its transaction ended",
-                        },
-                    )
-                )
+    reservation = await uow.reservations.for_transaction(transaction.id)
+    if reservation is not None and await uow.reservations.set_state(
+        reservation.id, ReservationState.FULFILLED, expected=[ReservationState.ACTIVE]
+    ):
+        await uow.events.add(
+            Event(
+                EventKind.RESERVATION_FULFILLED,
+                now,
+                transaction.charge_point_id,
+                {
+                    "reservation_id": reservation.id,
+                    "transaction_id": transaction.id,
+                    "why": "its transaction ended",
+                },
+            )
+        )
 
 
 async def _interpret(
@@ -496,11 +530,15 @@ async def _interpret(
 
 
 async def _meter_values(
-    uow: UnitOfWork, charge_point_id: str, values: Sequence[ReportedMeterValue], now: datetime
+    uow: UnitOfWork,
+    charge_point_id: str,
+    values: Sequence[ReportedMeterValue],
+    now: datetime,
+    where: str = "MeterValues",
 ) -> list[MeterValue]:
     return [
         MeterValue(
-            await _interpret(uow, charge_point_id, value.timestamp_raw, now, "MeterValues"),
+            await _interpret(uow, charge_point_id, value.timestamp_raw, now, where),
             value.sampled_values,
         )
         for value in values

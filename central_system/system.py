@@ -29,6 +29,7 @@ from central_system.reservations import Garage, ReservationLimits
 from central_system.services import ChargerSessions, Operations
 from central_system.transport import validation
 from central_system.transport.charge_point import CentralChargePoint
+from central_system.transport.charger_sync import ChargerSync
 from central_system.transport.registry import ConnectedChargers, ConnectionRegistry
 from central_system.transport.reminders import DisplayStyle, Reminders
 from central_system.transport.server import OcppServer
@@ -105,6 +106,9 @@ class CentralSystem:
         )
         self.registry = ConnectionRegistry()
         self.commands = ConnectedChargers(self.registry)
+        self.sync = ChargerSync(
+            commands=self.commands, sessions=self.sessions, garage=self.garage, clock=self.clock
+        )
         self.ocpp = OcppServer(
             sessions=self.sessions,
             registry=self.registry,
@@ -146,6 +150,7 @@ class CentralSystem:
             inbox_size=self.settings.ws_inbox_size,
             command_queue_limit=self.settings.ocpp_command_queue,
             reminders=self.reminders,
+            sync=self.sync if self.settings.configure_at_boot else None,
         )
 
     async def _database_ready(self) -> bool:
@@ -210,6 +215,7 @@ class CentralSystem:
         moved = await self.garage.advance()
         for transition in moved:
             logger.info("reservation %d is now %s", transition.reservation.id, transition.to.value)
+            await self.sync.on_transition(transition)
 
     async def _tick_forever(self) -> None:
         while True:

@@ -20,8 +20,20 @@ class LibraryCharger(ChargePoint):  # type: ignore[misc]
     def __init__(self, charge_point_id: str, connection: ClientConnection) -> None:
         super().__init__(charge_point_id, connection, response_timeout=5)
         self.received: list[tuple[str, dict[str, Any]]] = []
+        #: GetConfiguration/ChangeConfiguration, which follow every accepted boot.
+        self.configuration_requests: list[tuple[str, dict[str, Any]]] = []
         self.command_received = asyncio.Event()
         self.answers: dict[str, dict[str, Any]] = {}
+        #: key -> (value, read-only): a charger with neither a cache nor reservations.
+        self.configuration: dict[str, tuple[str, bool]] = {
+            "HeartbeatInterval": ("300", False),
+            "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
+            "CustomDisplayCostAndPrice": ("true", True),
+            "LocalPreAuthorize": ("true", False),
+            "LocalAuthorizeOffline": ("true", False),
+            "StopTransactionOnInvalidId": ("false", False),
+            "AuthorizationCacheEnabled": ("false", True),
+        }
 
     def _record(self, action: str, payload: dict[str, Any]) -> None:
         self.received.append((action, payload))
@@ -46,10 +58,23 @@ class LibraryCharger(ChargePoint):  # type: ignore[misc]
 
     @on(Action.get_configuration)
     async def on_get_configuration(self, **payload: Any) -> call_result.GetConfiguration:
-        self._record("GetConfiguration", payload)
+        self.configuration_requests.append(("GetConfiguration", payload))
         return call_result.GetConfiguration(
-            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
+            configuration_key=[
+                {"key": key, "readonly": readonly, "value": value}
+                for key, (value, readonly) in self.configuration.items()
+            ]
         )
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(
+        self, key: str, value: str, **payload: Any
+    ) -> call_result.ChangeConfiguration:
+        self.configuration_requests.append(("ChangeConfiguration", {"key": key, "value": value}))
+        if key not in self.configuration or self.configuration[key][1]:
+            return call_result.ChangeConfiguration(status="Rejected")
+        self.configuration[key] = (value, False)
+        return call_result.ChangeConfiguration(status="Accepted")
 
     @on(Action.reset)
     async def on_reset(self, **payload: Any) -> call_result.Reset:

@@ -114,6 +114,8 @@ def settings_for(config: DatabaseConfig, **overrides: Any) -> Settings:
         "database_schema": config.schema,
         "operator_token": OPERATOR_TOKEN,
         "ocpp_response_timeout": 5.0,
+        # Tests about the boot-time configuration exchange turn it on themselves.
+        "configure_at_boot": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -44,6 +44,23 @@ class ChargePoint:
     last_seen_at: datetime | None = None
     diagnostics_status: str | None = None
     firmware_status: str | None = None
+    capabilities: ChargerCapabilities | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerCapabilities:
+    """What a charger told us about itself in GetConfiguration, and what it refused."""
+
+    feature_profiles: frozenset[str] = frozenset()
+    #: ``CustomDisplayCostAndPrice`` (OCA California Pricing): None when not reported.
+    can_display_messages: bool | None = None
+    configuration: dict[str, str | None] = field(default_factory=dict)
+    #: Configuration keys we asked to change and the charger's answer when not Accepted.
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def supports_reservations(self) -> bool:
+        return "Reservation" in self.feature_profiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +221,11 @@ class EventKind(StrEnum):
     CHARGING_REFUSED = "charging_refused"
     REMINDER_SENT = "reminder_sent"
     REMINDER_FAILED = "reminder_failed"
+    REMINDER_NOT_SHOWN = "reminder_not_shown"
+    CHARGER_CONFIGURED = "charger_configured"
+    CHARGER_NOT_CONFIGURED = "charger_not_configured"
+    RESERVATION_MIRRORED = "reservation_mirrored"
+    RESERVATION_NOT_MIRRORED = "reservation_not_mirrored"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from central_system.domain.model import (
     BootDecision,
+    ChargerCapabilities,
     IdTag,
     IdTagInfo,
     RegistrationStatus,
@@ -78,7 +79,13 @@ def interpret_timestamp(raw: str, received_at: datetime) -> Timestamp:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
         problem = TimestampProblem.NAIVE
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # the UTC instant lies beyond year 1 or 9999
+        late = parsed.year > 1
+        return Timestamp(
+            received_at, TimestampProblem.IN_FUTURE if late else TimestampProblem.CLOCK_NOT_SET
+        )
     if parsed < CLOCK_EPOCH:
         return Timestamp(received_at, TimestampProblem.CLOCK_NOT_SET)
     if parsed > received_at + FUTURE_TOLERANCE:
@@ -92,6 +99,31 @@ MAX_TRANSACTION_ID = 2**31 - 1
 
 def is_our_transaction_id(transaction_id: int) -> bool:
     return 0 < transaction_id <= MAX_TRANSACTION_ID
+
+
+def read_capabilities(configuration: dict[str, str | None]) -> ChargerCapabilities:
+    """Capabilities from a GetConfiguration answer (OCPP 1.6 §9.1 keys)."""
+    profiles = configuration.get("SupportedFeatureProfiles") or ""
+    display = configuration.get("CustomDisplayCostAndPrice")
+    return ChargerCapabilities(
+        feature_profiles=frozenset(p.strip() for p in profiles.split(",") if p.strip()),
+        can_display_messages=None if display is None else display.strip().lower() == "true",
+        configuration=dict(configuration),
+    )
+
+
+def configuration_for_the_rule(capabilities: ChargerCapabilities) -> dict[str, str]:
+    """What the reservation rule needs a charger's configuration to say.
+
+    * ``LocalPreAuthorize=false``: a cached tag must not start before we decide;
+    * ``StopTransactionOnInvalidId=true``: a start we refuse afterwards is stopped;
+    * ``LocalAuthorizeOffline=false`` where the charger cannot hold a reservation
+      itself (no Reservation profile): offline, its cache would let anyone in.
+    """
+    wanted = {"LocalPreAuthorize": "false", "StopTransactionOnInvalidId": "true"}
+    if not capabilities.supports_reservations:
+        wanted["LocalAuthorizeOffline"] = "false"
+    return wanted
 
 
 class StopProblem(StrEnum):

@@ -14,6 +14,7 @@ from central_system.domain.garage import Owner, Reservation, ReservationState, S
 from central_system.domain.model import (
     BootInfo,
     ChargePoint,
+    ChargerCapabilities,
     Connector,
     ConnectorStatus,
     Event,
@@ -56,6 +57,14 @@ def _charge_point(row: ChargePointRow) -> ChargePoint:
         last_seen_at=row.last_seen_at,
         diagnostics_status=row.diagnostics_status,
         firmware_status=row.firmware_status,
+        capabilities=None
+        if row.configuration is None
+        else ChargerCapabilities(
+            feature_profiles=frozenset(filter(None, (row.feature_profiles or "").split(","))),
+            can_display_messages=row.can_display_messages,
+            configuration=dict(row.configuration),
+            refused=dict(row.configuration_refused or {}),
+        ),
     )
 
 
@@ -109,6 +118,20 @@ class SqlAlchemyChargePointRepository:
                 meter_serial_number=info.meter_serial_number,
                 last_boot_at=at,
                 last_seen_at=at,
+            )
+        )
+
+    async def set_capabilities(
+        self, charge_point_id: str, capabilities: ChargerCapabilities
+    ) -> None:
+        await self._session.execute(
+            update(ChargePointRow)
+            .where(ChargePointRow.id == charge_point_id)
+            .values(
+                feature_profiles=",".join(sorted(capabilities.feature_profiles)),
+                can_display_messages=capabilities.can_display_messages,
+                configuration=capabilities.configuration,
+                configuration_refused=capabilities.refused,
             )
         )
 
@@ -655,6 +678,12 @@ class SqlAlchemyReservationRepository:
             .offset(page.offset)
         )
         return [_reservation(row) for row in rows]
+
+    async def for_transaction(self, transaction_id: int) -> Reservation | None:
+        row = await self._session.scalar(
+            select(ReservationRow).where(ReservationRow.transaction_id == transaction_id)
+        )
+        return None if row is None else _reservation(row)
 
     async def live_count(self, owner_id: int, now: datetime) -> int:
         count = await self._session.scalar(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Identity,
@@ -59,6 +60,11 @@ class ChargePointRow(Base):
     meter_serial_number: Mapped[str | None] = mapped_column(String(25))
     diagnostics_status: Mapped[str | None] = mapped_column(String(32))
     firmware_status: Mapped[str | None] = mapped_column(String(32))
+    # From GetConfiguration at boot: what the charger can do, and what it refused.
+    feature_profiles: Mapped[str | None] = mapped_column(String(255))
+    can_display_messages: Mapped[bool | None] = mapped_column(Boolean)
+    configuration: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
+    configuration_refused: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

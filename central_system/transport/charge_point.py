@@ -53,6 +53,7 @@ from central_system.domain.model import (
     Event,
     EventKind,
     LoggedMessage,
+    RegistrationStatus,
     StartRequest,
     StopRequest,
 )
@@ -60,6 +61,7 @@ from central_system.observability import Metrics
 from central_system.ports import Clock, FrameLog
 from central_system.services import ChargerSessions
 from central_system.transport import framing, mapping, validation
+from central_system.transport.charger_sync import ChargerSync
 from central_system.transport.errors import (
     InternalError,
     OCPPError,
@@ -93,6 +95,7 @@ class CentralChargePoint(ChargePoint):
         inbox_size: int = 16,
         command_queue_limit: int = 32,
         reminders: Reminders | None = None,
+        sync: ChargerSync | None = None,
     ) -> None:
         super().__init__(charge_point_id, connection, response_timeout, logger=logger)
         self._sessions = sessions
@@ -107,6 +110,9 @@ class CentralChargePoint(ChargePoint):
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reminders = reminders
+        self._sync = sync
+        #: ``CustomDisplayCostAndPrice`` as read at boot; None until known.
+        self.can_display: bool | None = None
         self._after_reply: list[Coroutine[Any, Any, None]] = []
         #: The model from the last BootNotification: picks how reminders are displayed.
         self.model: str | None = None
@@ -138,6 +144,11 @@ class CentralChargePoint(ChargePoint):
     async def close(self, code: int, reason: str) -> None:
         await self._connection.close(code, reason)
 
+    async def settled(self) -> None:
+        """Wait for the work started after answers (reminders, boot configuration)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
         """Run work after an answer (``@after``) without losing the task."""
         task = asyncio.create_task(coroutine, name=f"{name}-{self.id}")
@@ -150,6 +161,13 @@ class CentralChargePoint(ChargePoint):
     async def _receive(self, raw: str | bytes) -> None:
         frame = framing.parse(raw)
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        outstanding = self._outstanding
+        if (
+            isinstance(frame, CallResult | CallError)
+            and outstanding is not None
+            and outstanding.unique_id == frame.unique_id
+        ):
+            frame.action = outstanding.action  # so the message log names the answer
         await self._log_frame("in", frame, text)
         if isinstance(frame, Call):
             if frame.unique_id in self._handling:
@@ -401,6 +419,8 @@ class CentralChargePoint(ChargePoint):
         info = mapping.boot_info(payload)
         self.model = info.model
         decision = await self._sessions.boot(self.id, info)
+        if decision.status is RegistrationStatus.ACCEPTED and self._sync is not None:
+            self._after_reply.append(self._after_boot())
         return call_result.BootNotification(
             current_time=mapping.ocpp_time(decision.current_time),
             interval=decision.interval,
@@ -414,15 +434,24 @@ class CentralChargePoint(ChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        reminder = await self._sessions.status_notification(
-            self.id, mapping.connector_status(payload)
-        )
+        report = mapping.connector_status(payload)
+        reminder = await self._sessions.status_notification(self.id, report)
         self._remind_after_reply(reminder)
+        if report.status == "Available" and report.connector_id > 0 and self._sync is not None:
+            self._after_reply.append(self._sync.connector_available(self.id, report.connector_id))
         return call_result.StatusNotification()
 
     def _remind_after_reply(self, reminder: Reminder | None) -> None:
         if reminder is not None and self._reminders is not None:
-            self._after_reply.append(self._reminders.remind(self, self.model, reminder))
+            self._after_reply.append(
+                self._reminders.remind(self, self.model, self.can_display, reminder)
+            )
+
+    async def _after_boot(self) -> None:
+        assert self._sync is not None
+        capabilities = await self._sync.after_boot(self.id)
+        if capabilities is not None:
+            self.can_display = capabilities.can_display_messages
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> call_result.Authorize:

@@ -67,6 +67,8 @@ def parse(raw: str | bytes) -> Frame:
         message = json.loads(raw)
     except ValueError:
         return _violation(UNREADABLE_ID, "frame is not JSON")
+    except RecursionError:
+        return _violation(UNREADABLE_ID, "frame nests deeper than any OCPP message")
     if not isinstance(message, list) or not message:
         return _violation(UNREADABLE_ID, "frame is not a non-empty JSON array")
     message_type = message[0]

@@ -105,17 +105,33 @@ class Reminders:
         self._events = events
         self._clock = clock
 
-    def style_for(self, model: str | None) -> DisplayStyle:
-        return self._by_model.get(model or "", self._default)
+    def style_for(self, model: str | None, can_display: bool | None) -> DisplayStyle | None:
+        """The model's own style if configured; else the whitepaper's, unless the charger
+        said it cannot show it (``CustomDisplayCostAndPrice=false``): then none."""
+        custom = self._by_model.get(model or "")
+        if custom is not None:
+            return custom if custom.enabled else None
+        return None if can_display is False else self._default
 
-    async def remind(self, charger: Sender, model: str | None, reminder: Reminder) -> None:
-        style = self.style_for(model)
+    async def remind(
+        self, charger: Sender, model: str | None, can_display: bool | None, reminder: Reminder
+    ) -> None:
+        style = self.style_for(model, can_display)
         detail: dict[str, object] = {
             "connector_id": reminder.connector_id,
             "reason": reminder.reason.value,
             "space": reminder.space_label,
         }
-        if not style.enabled:
+        if style is None:
+            detail["why"] = "this charger cannot display messages (no style for its model)"
+            await self._events.record_event(
+                Event(
+                    EventKind.REMINDER_NOT_SHOWN,
+                    self._clock.now(),
+                    reminder.charge_point_id,
+                    detail,
+                )
+            )
             return
         payload = reminder_payload(reminder, style)
         detail["text"] = text_for(reminder, style.language)

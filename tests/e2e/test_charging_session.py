@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -22,7 +23,7 @@ from tests.conftest import OPERATOR_TOKEN, DatabaseConfig, ocpp_url, running_sys
 
 
 async def test_full_session_is_answered_and_persisted(database_config: DatabaseConfig) -> None:
-    async with running_system(database_config) as system:
+    async with running_system(database_config, configure_at_boot=True) as system:
         await system.operations.put_charge_point("CP-E2E", RegistrationStatus.ACCEPTED)
         await system.operations.put_id_tag(IdTag("TAG-OK"))
 
@@ -33,6 +34,19 @@ async def test_full_session_is_answered_and_persisted(database_config: DatabaseC
             assert boot.status == "Accepted"
             assert boot.interval == system.settings.heartbeat_interval
             assert boot.current_time.endswith("Z")
+            # An accepted boot is followed by the configuration the reservation rule needs.
+            server_side = system.registry.get("CP-E2E")
+            assert server_side is not None
+            await asyncio.wait_for(server_side.settled(), 5)
+            assert {k: v for k, (v, _) in charger.configuration.items()} == {
+                "HeartbeatInterval": "300",
+                "SupportedFeatureProfiles": "Core,RemoteTrigger",
+                "CustomDisplayCostAndPrice": "true",
+                "LocalPreAuthorize": "false",
+                "LocalAuthorizeOffline": "false",
+                "StopTransactionOnInvalidId": "true",
+                "AuthorizationCacheEnabled": "false",
+            }
 
             for connector in (0, 1):
                 await charger.call(
@@ -152,10 +166,12 @@ async def test_full_session_is_answered_and_persisted(database_config: DatabaseC
 
             logged = (
                 await session.execute(
-                    select(MessageLogRow.direction, MessageLogRow.action).order_by(MessageLogRow.id)
+                    select(
+                        MessageLogRow.direction, MessageLogRow.message_type, MessageLogRow.action
+                    ).order_by(MessageLogRow.id)
                 )
             ).all()
-        incoming = [action for direction, action in logged if direction == "in"]
+        incoming = [action for direction, kind, action in logged if (direction, kind) == ("in", 2)]
         assert incoming == [
             "BootNotification",
             "StatusNotification",
@@ -166,10 +182,20 @@ async def test_full_session_is_answered_and_persisted(database_config: DatabaseC
             "StopTransaction",
             "Heartbeat",
         ]
-        assert sum(1 for direction, _ in logged if direction == "out") == len(incoming)
+        answers = [action for direction, kind, action in logged if (direction, kind) == ("out", 3)]
+        assert answers == incoming
+        # After the accepted boot the server read and set the charger's configuration.
+        commands = [action for direction, kind, action in logged if (direction, kind) == ("out", 2)]
+        assert commands[0] == "GetConfiguration"
+        assert set(commands[1:]) <= {"ChangeConfiguration"}
 
         charger_view = await system.operations.charge_point("CP-E2E")
         assert charger_view.charge_point.vendor == "Acme"
+        capabilities = charger_view.charge_point.capabilities
+        assert capabilities is not None
+        assert capabilities.feature_profiles == {"Core", "RemoteTrigger"}
+        assert capabilities.can_display_messages is True
+        assert capabilities.refused == {}
         assert charger_view.charge_point.last_seen_at is not None
         transactions = await system.operations.transactions(Page())
         assert [t.energy_wh for t in transactions] == [3000]

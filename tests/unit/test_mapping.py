@@ -1,0 +1,192 @@
+"""Translation between library payloads (snake_case) and domain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from central_system.domain.model import (
+    BootInfo,
+    ConnectorStatus,
+    IdTagInfo,
+    ReportedMeterValue,
+    SampledValue,
+    TagStatus,
+)
+from central_system.transport import mapping
+
+CEST = timezone(timedelta(hours=2))
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        pytest.param(
+            datetime(2026, 6, 1, 14, 30, 5, 123456, tzinfo=CEST),
+            "2026-06-01T12:30:05.123Z",
+            id="offset converted, microseconds cut to milliseconds",
+        ),
+        pytest.param(
+            datetime(2026, 6, 1, 0, 30, tzinfo=CEST),
+            "2026-05-31T22:30:00.000Z",
+            id="offset crosses the date",
+        ),
+        pytest.param(
+            datetime(2026, 6, 1, 12, 0, 0, 999999, tzinfo=UTC),
+            "2026-06-01T12:00:00.999Z",
+            id="truncated, not rounded",
+        ),
+        pytest.param(
+            datetime(2026, 6, 1, 12, 0, 0, 7000, tzinfo=timezone(timedelta(hours=-5))),
+            "2026-06-01T17:00:00.007Z",
+            id="negative offset, zero-padded milliseconds",
+        ),
+    ],
+)
+def test_ocpp_time(moment: datetime, expected: str) -> None:
+    text = mapping.ocpp_time(moment)
+    assert text == expected
+    assert datetime.fromisoformat(text) == moment.replace(
+        microsecond=moment.microsecond // 1000 * 1000
+    )
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        pytest.param(
+            IdTagInfo(TagStatus.ACCEPTED),
+            {"status": "Accepted", "expiry_date": None, "parent_id_tag": None},
+            id="status only",
+        ),
+        pytest.param(
+            IdTagInfo(
+                TagStatus.EXPIRED,
+                expiry_date=datetime(2026, 6, 1, 14, 0, tzinfo=CEST),
+                parent_id_tag="FAMILY",
+            ),
+            {
+                "status": "Expired",
+                "expiry_date": "2026-06-01T12:00:00.000Z",
+                "parent_id_tag": "FAMILY",
+            },
+            id="expiry in UTC and parent",
+        ),
+        pytest.param(
+            IdTagInfo(TagStatus.CONCURRENT_TX),
+            {"status": "ConcurrentTx", "expiry_date": None, "parent_id_tag": None},
+            id="ConcurrentTx spelled as 1.6 does",
+        ),
+    ],
+)
+def test_id_tag_info(info: IdTagInfo, expected: dict[str, object]) -> None:
+    converted = mapping.id_tag_info(info)
+    assert {
+        "status": converted.status,
+        "expiry_date": converted.expiry_date,
+        "parent_id_tag": converted.parent_id_tag,
+    } == expected
+    assert type(converted.status) is str  # not the domain enum: the library serialises it
+
+
+def test_boot_info_with_every_field() -> None:
+    payload = {
+        "charge_point_vendor": "Garage",
+        "charge_point_model": "Wallbox",
+        "charge_point_serial_number": "CP-SN",
+        "charge_box_serial_number": "CB-SN",
+        "firmware_version": "1.2.3",
+        "iccid": "8949",
+        "imsi": "2620",
+        "meter_type": "Eastron",
+        "meter_serial_number": "M-SN",
+    }
+    assert mapping.boot_info(payload) == BootInfo(
+        vendor="Garage",
+        model="Wallbox",
+        serial_number="CP-SN",
+        charge_box_serial_number="CB-SN",
+        firmware_version="1.2.3",
+        iccid="8949",
+        imsi="2620",
+        meter_type="Eastron",
+        meter_serial_number="M-SN",
+    )
+
+
+def test_boot_info_with_only_required_fields() -> None:
+    info = mapping.boot_info({"charge_point_vendor": "Garage", "charge_point_model": "Wallbox"})
+    assert info == BootInfo(vendor="Garage", model="Wallbox")
+
+
+def test_connector_status() -> None:
+    payload = {
+        "connector_id": 2,
+        "status": "Faulted",
+        "error_code": "GroundFailure",
+        "info": "RCD tripped",
+        "vendor_id": "com.example",
+        "vendor_error_code": "E42",
+        "timestamp": "2026-06-01T12:00:00Z",
+    }
+    assert mapping.connector_status(payload) == ConnectorStatus(
+        connector_id=2,
+        status="Faulted",
+        error_code="GroundFailure",
+        info="RCD tripped",
+        vendor_id="com.example",
+        vendor_error_code="E42",
+        timestamp_raw="2026-06-01T12:00:00Z",
+    )
+
+
+def test_connector_status_without_timestamp() -> None:
+    report = mapping.connector_status(
+        {"connector_id": 0, "status": "Available", "error_code": "NoError"}
+    )
+    assert report == ConnectorStatus(connector_id=0, status="Available", error_code="NoError")
+    assert report.timestamp_raw is None
+
+
+def test_meter_values() -> None:
+    values = [
+        {
+            "timestamp": "2026-06-01T12:00:00Z",
+            "sampled_value": [
+                {
+                    "value": "1234.5",
+                    "measurand": "Energy.Active.Import.Register",
+                    "unit": "kWh",
+                    "phase": "L1",
+                    "context": "Sample.Periodic",
+                    "location": "Outlet",
+                    "format": "Raw",
+                },
+                {"value": "16"},
+            ],
+        },
+        {"timestamp": "", "sampled_value": [{"value": "7", "unit": "Hz"}]},
+    ]
+    assert mapping.meter_values(values) == (
+        ReportedMeterValue(
+            timestamp_raw="2026-06-01T12:00:00Z",
+            sampled_values=(
+                SampledValue(
+                    value="1234.5",
+                    measurand="Energy.Active.Import.Register",
+                    unit="kWh",
+                    phase="L1",
+                    context="Sample.Periodic",
+                    location="Outlet",
+                    format="Raw",
+                ),
+                SampledValue(value="16"),
+            ),
+        ),
+        ReportedMeterValue(timestamp_raw="", sampled_values=(SampledValue(value="7", unit="Hz"),)),
+    )
+
+
+def test_no_meter_values() -> None:
+    assert mapping.meter_values([]) == ()
