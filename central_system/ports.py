@@ -6,7 +6,7 @@ tests use the in-memory fakes of ``tests/fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -104,7 +104,10 @@ class TransactionRepository(Protocol):
         ...
 
     async def list(
-        self, page: Page, charge_point_id: str | None = None
+        self,
+        page: Page,
+        charge_point_id: str | None = None,
+        id_tags: Collection[str] | None = None,
     ) -> Sequence[Transaction]: ...
 
 

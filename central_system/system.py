@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from central_system.clock import SystemClock
 from central_system.config import ReminderModel, Settings
 from central_system.observability import Metrics
+from central_system.owner_desk import OwnerDesk
 from central_system.persistence import migrations
 from central_system.persistence.db import Database, create_database
 from central_system.persistence.message_log import MessageLog
@@ -108,6 +109,14 @@ class CentralSystem:
         self.commands = ConnectedChargers(self.registry)
         self.sync = ChargerSync(
             commands=self.commands, sessions=self.sessions, garage=self.garage, clock=self.clock
+        )
+        self.owner_desk = OwnerDesk(
+            uow=self.uow,
+            clock=self.clock,
+            garage=self.garage,
+            commands=self.commands,
+            on_transition=self.sync.on_transition,
+            advance=self.tick,
         )
         self.ocpp = OcppServer(
             sessions=self.sessions,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -457,11 +457,17 @@ class InMemoryTransactionRepository:
         state.transactions[transaction_id] = replace(stored, transaction=closed)
         return True
 
-    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Transaction]:
+    async def list(
+        self,
+        page: Page,
+        charge_point_id: str | None = None,
+        id_tags: Collection[str] | None = None,
+    ) -> Sequence[Transaction]:
         newest_first = [
             stored.transaction
             for _, stored in sorted(self._access.state.transactions.items(), reverse=True)
-            if charge_point_id is None or stored.transaction.charge_point_id == charge_point_id
+            if (charge_point_id is None or stored.transaction.charge_point_id == charge_point_id)
+            and (id_tags is None or stored.transaction.id_tag in id_tags)
         ]
         return _page(newest_first, page)
 

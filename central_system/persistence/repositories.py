@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -368,10 +368,17 @@ class SqlAlchemyTransactionRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Transaction]:
+    async def list(
+        self,
+        page: Page,
+        charge_point_id: str | None = None,
+        id_tags: Collection[str] | None = None,
+    ) -> Sequence[Transaction]:
         query = select(TransactionRow).order_by(TransactionRow.id.desc())
         if charge_point_id is not None:
             query = query.where(TransactionRow.charge_point_id == charge_point_id)
+        if id_tags is not None:
+            query = query.where(TransactionRow.id_tag.in_(list(id_tags)))
         rows = await self._session.scalars(query.limit(page.limit).offset(page.offset))
         return [_transaction(row) for row in rows]
 
