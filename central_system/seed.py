@@ -1,4 +1,8 @@
-"""The demo garage that ``make run`` starts with (only into an empty database)."""
+"""The demo garage that ``make run`` starts with (only into an empty database).
+
+Three chargers with two connectors each, on six spaces of level B1; three owners
+with their cards (Alice and Bob each with a household group); a blocked card.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ from central_system.domain.model import ChargePoint, IdTag, RegistrationStatus, 
 from central_system.ports import Page, UnitOfWorkFactory
 
 DEMO_CHARGE_POINTS = ("GARAGE-CP-01", "GARAGE-CP-02", "GARAGE-CP-03")
-DEMO_ID_TAGS = (
-    IdTag("OWNER-ALICE", TagStatus.ACCEPTED, parent_id_tag="HOUSEHOLD-ALICE"),
-    IdTag("OWNER-BOB", TagStatus.ACCEPTED, parent_id_tag="HOUSEHOLD-BOB"),
-    IdTag("OWNER-CAROL", TagStatus.ACCEPTED),
-    IdTag("LOST-CARD", TagStatus.BLOCKED),
+#: (label, level, charger, connector)
+DEMO_SPACES = tuple(
+    (f"B1-{2 * n + c:02d}", "B1", charger, c)
+    for n, charger in enumerate(DEMO_CHARGE_POINTS)
+    for c in (1, 2)
 )
+#: owner name -> the owner's cards (id tag, parent id tag)
+DEMO_OWNERS = {
+    "Alice": (("OWNER-ALICE", "HOUSEHOLD-ALICE"),),
+    "Bob": (("OWNER-BOB", "HOUSEHOLD-BOB"), ("OWNER-BOB-2", "HOUSEHOLD-BOB")),
+    "Carol": (("OWNER-CAROL", None),),
+}
+DEMO_BLOCKED_TAG = IdTag("LOST-CARD", TagStatus.BLOCKED)
 
 
 async def seed_demo(uow: UnitOfWorkFactory) -> bool:
@@ -23,7 +34,12 @@ async def seed_demo(uow: UnitOfWorkFactory) -> bool:
             await work.charge_points.add(
                 ChargePoint(id=charge_point_id, registration_status=RegistrationStatus.ACCEPTED)
             )
-        for tag in DEMO_ID_TAGS:
-            await work.id_tags.put(tag)
+        for label, level, charger, connector in DEMO_SPACES:
+            await work.spaces.add(label, level, charger, connector)
+        for name, cards in DEMO_OWNERS.items():
+            owner = await work.owners.add(name)
+            for id_tag, parent in cards:
+                await work.id_tags.put(IdTag(id_tag, parent_id_tag=parent, owner_id=owner.id))
+        await work.id_tags.put(DEMO_BLOCKED_TAG)
         await work.commit()
     return True
