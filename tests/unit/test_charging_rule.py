@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -301,3 +302,24 @@ def test_a_free_space_allows_with_the_tags_own_verdict() -> None:
     assert decision.space == S2
     assert decision.reservation is None
     assert decision.id_tag_info.parent_id_tag == "HOUSE-B"
+
+
+def test_the_documented_table_is_the_tested_table() -> None:
+    document = (Path(__file__).parents[2] / "docs" / "domain-rules.md").read_text()
+    section = document.split("## Cases", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| case")
+    ]
+    tested = [
+        [
+            name,
+            verdict.__name__,
+            status,
+            reason.value if reason else "—",
+            "yes" if remind else "no",
+        ]
+        for name, _, _, _, verdict, status, reason, remind in CASES
+    ]
+    assert rows == tested
