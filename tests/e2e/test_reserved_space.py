@@ -9,15 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
-from ocpp.v16 import call
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
 from sqlalchemy import select
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from central_system.domain.garage import ReservationState
 from central_system.domain.model import IdTag, RegistrationStatus
 from central_system.persistence.tables import ReservationRow, TransactionRow
 from central_system.ports import Page
 from central_system.system import CentralSystem
+from central_system.transport.mapping import ocpp_time
 from tests.chargers import LibraryCharger, library_charger
 from tests.conftest import DatabaseConfig, MovableClock, ocpp_url, running_system
 
@@ -196,3 +202,95 @@ async def test_concurrent_double_booking_yields_one_reservation(
         async with system.database.read_sessions() as session:
             rows = (await session.scalars(select(ReservationRow))).all()
         assert len(rows) == 1
+
+
+class ReservingCharger(LibraryCharger):
+    """A charger with the Reservation profile that keeps what it is asked to reserve."""
+
+    def __init__(self, charge_point_id: str, connection: Any) -> None:
+        super().__init__(charge_point_id, connection)
+        self.configuration["SupportedFeatureProfiles"] = ("Core,Reservation,RemoteTrigger", True)
+        self.reserved: dict[int, dict[str, Any]] = {}
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, **payload: Any) -> call_result.ReserveNow:
+        self._record("ReserveNow", payload)
+        self.reserved[payload["reservation_id"]] = payload
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
+        self._record("CancelReservation", {"reservation_id": reservation_id})
+        known = self.reserved.pop(reservation_id, None) is not None
+        return call_result.CancelReservation(status="Accepted" if known else "Rejected")
+
+
+async def test_reservations_are_mirrored_to_a_charger_that_can_hold_them(
+    database_config: DatabaseConfig,
+) -> None:
+    clock = MovableClock()
+    async with running_system(database_config, clock=clock, configure_at_boot=True) as system:
+        s1, _, alice, _ = await garage(system)
+        await system.operations.put_id_tag(
+            IdTag("ALICE-TAG", owner_id=alice, parent_id_tag="HOME-A")
+        )
+        async with connect(
+            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
+        ) as connection:
+            charger = ReservingCharger("CP-G", connection)
+            loop = asyncio.create_task(charger.start())
+            try:
+                await charger.call(
+                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+                )
+                server_side = system.registry.get("CP-G")
+                assert server_side is not None
+                await server_side.settled()
+                # Reserve for a window that starts now: opened and mirrored at once.
+                reservation = await system.owner_desk.reserve(
+                    alice, s1, clock.now(), clock.now() + 2 * HOUR
+                )
+                assert reservation.state is ReservationState.ACTIVE
+                assert charger.reserved[reservation.id] == {
+                    "connector_id": 1,
+                    "expiry_date": ocpp_time(reservation.ends_at),
+                    "id_tag": "ALICE-TAG",
+                    "parent_id_tag": "HOME-A",
+                    "reservation_id": reservation.id,
+                }
+                # The configuration kept offline authorisation: the charger holds the space.
+                assert charger.configuration["LocalAuthorizeOffline"] == ("true", False)
+                assert charger.configuration["LocalPreAuthorize"] == ("false", False)
+
+                cancelled = await system.owner_desk.cancel(alice, reservation.id)
+                assert cancelled.state is ReservationState.CANCELLED
+                assert charger.reserved == {}
+                assert [a for a, _ in charger.received] == ["ReserveNow", "CancelReservation"]
+            finally:
+                loop.cancel()
+        kinds = [e.kind.value for e in await system.operations.events(Page(), "CP-G")]
+        assert kinds.count("reservation_mirrored") == 2
+
+
+async def test_a_reservation_is_reissued_when_the_charger_boots_again(
+    sqlite_config: DatabaseConfig,
+) -> None:
+    clock = MovableClock()
+    async with running_system(sqlite_config, clock=clock, configure_at_boot=True) as system:
+        s1, _, alice, _ = await garage(system)
+        reservation = await system.owner_desk.reserve(alice, s1, clock.now(), clock.now() + HOUR)
+        async with connect(
+            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
+        ) as connection:
+            charger = ReservingCharger("CP-G", connection)
+            loop = asyncio.create_task(charger.start())
+            try:
+                await charger.call(
+                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+                )
+                server_side = system.registry.get("CP-G")
+                assert server_side is not None
+                await server_side.settled()
+            finally:
+                loop.cancel()
+        assert list(charger.reserved) == [reservation.id]
