@@ -72,11 +72,23 @@ class ChargePointOut(BaseModel):
     last_seen_at: datetime | None
     diagnostics_status: str | None
     firmware_status: str | None
+    feature_profiles: list[str] | None = Field(
+        None, description="SupportedFeatureProfiles as read at the last boot."
+    )
+    can_display_reminders: bool | None = Field(
+        None,
+        description="CustomDisplayCostAndPrice at the last boot; false: reminders need a "
+        "model style (reminder_models) to be shown.",
+    )
+    configuration_refused: dict[str, str] | None = Field(
+        None, description="Keys the rule needs that the charger refused to set, with its answer."
+    )
     connectors: list[ConnectorOut]
 
     @classmethod
     def of(cls, view: ChargePointView, connected: bool) -> ChargePointOut:
         cp = view.charge_point
+        caps = cp.capabilities
         return cls(
             id=cp.id,
             registration_status=cp.registration_status,
@@ -89,6 +101,9 @@ class ChargePointOut(BaseModel):
             last_seen_at=cp.last_seen_at,
             diagnostics_status=cp.diagnostics_status,
             firmware_status=cp.firmware_status,
+            feature_profiles=None if caps is None else sorted(caps.feature_profiles),
+            can_display_reminders=None if caps is None else caps.can_display_messages,
+            configuration_refused=None if caps is None else dict(caps.refused),
             connectors=[ConnectorOut.of(c) for c in view.connectors],
         )
 
