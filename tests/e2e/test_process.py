@@ -47,16 +47,21 @@ async def _start(database: Path, *extra: str, env: dict[str, str] | None = None)
     )
     assert process.stdout is not None
     banner = ""
-    async with asyncio.timeout(30):
-        while "Press Ctrl-C" not in banner:
-            line = await process.stdout.readline()
-            if not line:
-                raise AssertionError("server exited before listening")
-            banner += line.decode()
-    ocpp = re.search(r"ws://127\.0\.0\.1:(\d+)/", banner)
-    api = re.search(r"http://127\.0\.0\.1:(\d+)/docs", banner)
-    assert ocpp is not None
-    assert api is not None
+    try:
+        async with asyncio.timeout(30):
+            while "Press Ctrl-C" not in banner:
+                line = await process.stdout.readline()
+                if not line:
+                    raise AssertionError("server exited before listening")
+                banner += line.decode()
+        ocpp = re.search(r"ws://127\.0\.0\.1:(\d+)/", banner)
+        api = re.search(r"http://127\.0\.0\.1:(\d+)/docs", banner)
+        assert ocpp is not None
+        assert api is not None
+    except BaseException:
+        process.kill()  # never leave a server behind a failed start
+        await process.wait()
+        raise
     return Server(process, int(ocpp.group(1)), int(api.group(1)), banner)
 
 
