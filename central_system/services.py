@@ -84,11 +84,16 @@ class ChargerSessions:
 
     async def admit(self, charge_point_id: str) -> bool:
         """May a WebSocket for this charge point id be opened? Registers it by policy."""
+        # A reconnect storm is mostly known chargers: answer those without the writer.
+        async with self._uow(read_only=True) as uow:
+            known = await uow.charge_points.get(charge_point_id) is not None
+        if known:
+            return True
+        if self._unknown_chargers is UnknownChargerPolicy.REJECT:
+            return False
         async with self._uow() as uow:
             if await uow.charge_points.get(charge_point_id) is not None:
-                return True
-            if self._unknown_chargers is UnknownChargerPolicy.REJECT:
-                return False
+                return True  # registered by a concurrent handshake
             await uow.charge_points.add(ChargePoint(id=charge_point_id))
             await uow.events.add(
                 Event(

@@ -69,6 +69,7 @@ def _sqlite_engine(url: str, *, writer: bool, busy_timeout_ms: int, pool_size: i
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        _record.info["synchronous"] = "NORMAL"
         if not writer:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
@@ -77,7 +78,10 @@ def _sqlite_engine(url: str, *, writer: bool, busy_timeout_ms: int, pool_size: i
     def _on_begin(connection: Connection) -> None:
         if writer:
             durable = connection.get_execution_options().get(_DURABLE, False)
-            connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            mode = "FULL" if durable else "NORMAL"
+            if connection.info.get("synchronous") != mode:  # a round trip saved per write
+                connection.exec_driver_sql(f"PRAGMA synchronous={mode}")
+                connection.info["synchronous"] = mode
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
