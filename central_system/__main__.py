@@ -13,11 +13,12 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
+from central_system.cluster.workers import run_workers
 from central_system.config import Settings
 from central_system.observability import configure_logging
 from central_system.seed import seed_demo
@@ -51,29 +52,49 @@ def operator_token(settings: Settings) -> str:
     return token
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, ready: Callable[[str], object] | None = None) -> None:
+    """Run until SIGINT or SIGTERM; the banner goes to stdout, or to ``ready`` (a worker)."""
     token = operator_token(settings)
     system = CentralSystem(settings, operator_token=token)
     stop = asyncio.Event()
+    terminated = asyncio.Event()
+
+    def terminate() -> None:
+        terminated.set()
+        stop.set()
+
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     await system.prepare()
     if settings.seed_demo and await seed_demo(system.uow):
         logger.info("seeded the demo garage")
     await system.start()
     host, prefix = settings.host, settings.ocpp_path_prefix
     where_token = "as configured" if settings.operator_token else settings.operator_token_file
-    print(
-        f"OCPP endpoint   ws://{host}:{system.ocpp_port}{prefix}/<chargePointId>\n"
+    listeners = ""
+    if settings.ocpp_plain_enabled:
+        listeners += f"OCPP endpoint   ws://{host}:{system.ocpp_port}{prefix}/<chargePointId>\n"
+    if system.ocpp_tls is not None:
+        listeners += (
+            f"OCPP over TLS   wss://{host}:{system.ocpp_tls_port}{prefix}/<chargePointId>\n"
+        )
+    banner = (
+        f"{listeners}"
         f"Operator API    http://{host}:{system.api_port}/docs  (bearer token: {where_token})\n"
         f"Health          http://{host}:{system.api_port}/readyz\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
+        "Press Ctrl-C to stop."
     )
+    if ready is None:
+        print(banner, flush=True)
+    else:
+        ready(banner)
     try:
         await stop.wait()
     finally:
+        if terminated.is_set() and system.cluster is not None:
+            logger.info("draining: no new chargers; commands in flight may finish")
+            await system.drain()
         logger.info("stopping: closing charger connections and writing what is pending")
         await system.stop()
         logger.info("stopped")
@@ -83,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = CommandLineSettings(_cli_parse_args=list(sys.argv[1:] if argv is None else argv))
     configure_logging(settings.log_level)
     logger.info("settings: %s", settings.safe_dump())
+    if settings.workers > 1:
+        operator_token(settings)  # made once, before the workers read it
+        sys.exit(run_workers(settings, "central_system.__main__:serve"))
     asyncio.run(serve(settings))
 
 

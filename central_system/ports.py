@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from central_system.domain.accounts import OwnerAccount, OwnerToken
 from central_system.domain.garage import Owner, Reservation, ReservationState, Space
 from central_system.domain.model import (
     BootInfo,
@@ -28,6 +29,7 @@ from central_system.domain.model import (
     TagStatus,
     Transaction,
 )
+from central_system.domain.security import ChargerSecurity, SecurityProfile
 
 
 class Clock(Protocol):
@@ -126,6 +128,28 @@ class MeterValueRepository(Protocol):
 class EventRepository(Protocol):
     async def add(self, event: Event) -> None: ...
     async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Event]: ...
+    async def list_kinds(
+        self, page: Page, kinds: Collection[str], charge_point_id: str | None = None
+    ) -> Sequence[Event]:
+        """Events of the given kinds, newest first."""
+        ...
+
+
+class ChargerSecurityRepository(Protocol):
+    """A charger's security profile and password hashes (never a password)."""
+
+    async def get(self, charge_point_id: str) -> ChargerSecurity | None: ...
+    async def set_profile(self, charge_point_id: str, profile: SecurityProfile) -> bool: ...
+    async def set_password(
+        self, charge_point_id: str, password_hash: str | None, at: datetime
+    ) -> bool:
+        """Replace the password (``None`` removes it) and forget a pending one."""
+        ...
+
+    async def set_pending(self, charge_point_id: str, password_hash: str | None) -> bool: ...
+    async def promote_pending(self, charge_point_id: str, expected: str, at: datetime) -> bool:
+        """Make the pending password the password, if it still is ``expected``."""
+        ...
 
 
 class DataTransferRepository(Protocol):
@@ -152,6 +176,26 @@ class OwnerRepository(Protocol):
     async def get(self, owner_id: int) -> Owner | None: ...
     async def list(self, page: Page) -> Sequence[Owner]: ...
     async def tags(self, owner_id: int) -> Sequence[IdTag]: ...
+    async def rename(self, owner_id: int, name: str) -> bool: ...
+    async def delete(self, owner_id: int) -> bool:
+        """Delete the owner, its account, tokens and reservations; its tags stay, unowned."""
+        ...
+
+
+class OwnerAccountRepository(Protocol):
+    """Owners' logins and bearer tokens (tokens only as digests)."""
+
+    async def get(self, owner_id: int) -> OwnerAccount | None: ...
+    async def by_login(self, login: str) -> OwnerAccount | None: ...
+    async def put(self, owner_id: int, login: str, password_hash: str) -> None:
+        """Create or replace the owner's login; raises ``Duplicate`` for a taken login."""
+        ...
+
+    async def add_token(self, token_hash: str, owner_id: int, expires_at: datetime) -> None: ...
+    async def token(self, token_hash: str) -> OwnerToken | None: ...
+    async def revoke_token(self, token_hash: str, at: datetime) -> bool: ...
+    async def revoke_tokens(self, owner_id: int, at: datetime) -> int: ...
+    async def delete_tokens_expired_before(self, moment: datetime) -> int: ...
 
 
 class SpaceRepository(Protocol):
@@ -170,6 +214,11 @@ class SpaceRepository(Protocol):
     async def at_charger(
         self, charge_point_id: str, connector_id: int | None = None
     ) -> Sequence[Space]: ...
+    async def update(self, space: Space) -> bool:
+        """Replace label, level and connector; raises ``Duplicate`` for a taken one."""
+        ...
+
+    async def delete(self, space_id: int) -> bool: ...
 
 
 class ReservationRepository(Protocol):
@@ -225,6 +274,8 @@ class UnitOfWork(Protocol):
     owners: OwnerRepository
     spaces: SpaceRepository
     reservations: ReservationRepository
+    accounts: OwnerAccountRepository
+    security: ChargerSecurityRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

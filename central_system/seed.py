@@ -2,9 +2,13 @@
 
 Three chargers with two connectors each, on six spaces of level B1; three owners
 with their cards (Alice and Bob each with a household group); a blocked card.
+Each owner logs in to the owner API and page with the login and password of
+``DEMO_LOGINS`` (public: demo data only).
 """
 
 from __future__ import annotations
+
+from argon2 import PasswordHasher
 
 from central_system.domain.model import ChargePoint, IdTag, RegistrationStatus, TagStatus
 from central_system.ports import Page, UnitOfWorkFactory
@@ -23,6 +27,14 @@ DEMO_OWNERS = {
     "Carol": (("OWNER-CAROL", None),),
 }
 DEMO_BLOCKED_TAG = IdTag("LOST-CARD", TagStatus.BLOCKED)
+#: owner name -> (login, password) of the owner API and page
+DEMO_LOGINS = {
+    "Alice": ("alice@garage.example", "alice-demo"),
+    "Bob": ("bob@garage.example", "bob-demo-pw"),
+    "Carol": ("carol@garage.example", "carol-demo"),
+}
+#: Known passwords need no costly hash; the first login rehashes with the server's cost.
+_DEMO_HASHER = PasswordHasher(time_cost=1, memory_cost=1024)
 
 
 async def seed_demo(uow: UnitOfWorkFactory) -> bool:
@@ -40,6 +52,8 @@ async def seed_demo(uow: UnitOfWorkFactory) -> bool:
             owner = await work.owners.add(name)
             for id_tag, parent in cards:
                 await work.id_tags.put(IdTag(id_tag, parent_id_tag=parent, owner_id=owner.id))
+            login, password = DEMO_LOGINS[name]
+            await work.accounts.put(owner.id, login, _DEMO_HASHER.hash(password))
         await work.id_tags.put(DEMO_BLOCKED_TAG)
         await work.commit()
     return True

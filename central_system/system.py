@@ -10,22 +10,33 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Generator
 from datetime import timedelta
 
 import uvicorn
+from argon2 import PasswordHasher
+from pydantic import SecretStr
 from sqlalchemy import text
 from websockets.asyncio.server import ServerConnection
 
+from central_system.accounts import OwnerAccounts
+from central_system.administration import GarageAdministration
+from central_system.charger_security import ChargerCredentials, KeyHasher, SecurityNotices
 from central_system.clock import SystemClock
+from central_system.cluster import (
+    ClusterCommands,
+    ClusterMessageLog,
+    ClusterNode,
+    upgrade_exclusively,
+)
 from central_system.config import ReminderModel, Settings
 from central_system.observability import Metrics
 from central_system.owner_desk import OwnerDesk
 from central_system.persistence import migrations
 from central_system.persistence.db import Database, create_database
-from central_system.persistence.message_log import MessageLog
 from central_system.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from central_system.ports import Clock
+from central_system.ports import ChargerCommands, Clock
 from central_system.reservations import Garage, ReservationLimits
 from central_system.services import ChargerSessions, Operations
 from central_system.transport import validation
@@ -33,9 +44,15 @@ from central_system.transport.charge_point import CentralChargePoint
 from central_system.transport.charger_sync import ChargerSync
 from central_system.transport.registry import ConnectedChargers, ConnectionRegistry
 from central_system.transport.reminders import DisplayStyle, Reminders
+from central_system.transport.security import (
+    AuthThrottle,
+    HandshakeSecurity,
+    WhitepaperServices,
+)
 from central_system.transport.server import OcppServer
+from central_system.transport.tls import CertificateAuthority, server_context
 from owner_api.app import create_app
-from owner_api.context import ApiContext
+from owner_api.context import ApiContext, ApiLimits
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +65,36 @@ def _display_style(settings: Settings, custom: ReminderModel | None) -> DisplayS
         message_id=custom.message_id or settings.reminder_message_id,
         language=custom.language or settings.reminder_language,
     )
+
+
+def _server_tls(settings: Settings) -> ssl.SSLContext:
+    assert settings.tls_cert_file is not None
+    assert settings.tls_key_file is not None
+    return server_context(
+        certificate_file=settings.tls_cert_file,
+        key_file=settings.tls_key_file,
+        key_password=_secret(settings.tls_key_password),
+        client_ca_file=settings.tls_client_ca_file,
+        require_client_certificate=settings.tls_require_client_certificate,
+        ciphers=settings.tls_ciphers,
+    )
+
+
+def _signing_authority(settings: Settings) -> CertificateAuthority | None:
+    if settings.signing_ca_cert_file is None or settings.signing_ca_key_file is None:
+        return None
+    return CertificateAuthority.from_files(
+        settings.signing_ca_cert_file,
+        settings.signing_ca_key_file,
+        key_password=_secret(settings.signing_ca_key_password),
+        days=settings.signed_certificate_days,
+        organization=settings.tls_client_organization,
+        certificate_name=settings.tls_client_certificate_name,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -98,15 +145,21 @@ class CentralSystem:
             clock=self.clock,
         )
         self.operations = Operations(uow=self.uow, clock=self.clock)
-        self.message_log = MessageLog(
+        #: This process as a cluster node (``redis_url`` set), or None for a single process.
+        self.cluster = ClusterNode.from_settings(settings)
+        self.message_log = ClusterMessageLog(
             self.database,
             self.clock,
+            node=self.cluster,
             batch_size=settings.message_log_batch,
             queue_size=settings.message_log_queue,
             retention=timedelta(days=settings.message_log_retention_days),
         )
-        self.registry = ConnectionRegistry()
-        self.commands = ConnectedChargers(self.registry)
+        self.registry = ConnectionRegistry(listener=self.cluster)
+        self.commands: ChargerCommands = ConnectedChargers(self.registry)
+        if self.cluster is not None:
+            self.cluster.attach(self.commands)
+            self.commands = ClusterCommands(self.cluster, self.commands)
         self.sync = ChargerSync(
             commands=self.commands, sessions=self.sessions, garage=self.garage, clock=self.clock
         )
@@ -118,17 +171,42 @@ class CentralSystem:
             on_transition=self.sync.on_transition,
             advance=self.tick,
         )
-        self.ocpp = OcppServer(
-            sessions=self.sessions,
-            registry=self.registry,
-            metrics=self.metrics,
-            charge_point_factory=self._charge_point,
-            path_prefix=settings.ocpp_path_prefix,
-            max_frame_bytes=settings.ws_max_frame_bytes,
-            open_timeout=settings.ws_open_timeout,
-            ping_interval=settings.ws_ping_interval,
-            ping_timeout=settings.ws_ping_timeout,
-            allow_missing_subprotocol=settings.allow_missing_subprotocol,
+        self.accounts = OwnerAccounts(
+            uow=self.uow,
+            clock=self.clock,
+            token_lifetime=timedelta(hours=settings.owner_token_hours),
+            hasher=PasswordHasher(
+                time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib
+            ),
+        )
+        self.administration = GarageAdministration(uow=self.uow, clock=self.clock)
+        self.charger_credentials = ChargerCredentials(
+            uow=self.uow,
+            clock=self.clock,
+            commands=self.commands,
+            hasher=KeyHasher(concurrency=settings.charger_auth_concurrency),
+            remember_seconds=settings.charger_auth_remember_seconds,
+            raise_profile_on_connect=settings.raise_security_profile_on_connect,
+        )
+        self.whitepaper = WhitepaperServices(
+            notices=SecurityNotices(uow=self.uow, clock=self.clock),
+            credentials=self.charger_credentials,
+            authority=_signing_authority(settings),
+        )
+        handshake_security = HandshakeSecurity(
+            credentials=self.charger_credentials,
+            throttle=AuthThrottle(
+                limit=settings.charger_auth_failures, window=settings.charger_auth_window_seconds
+            ),
+            certificate_name=settings.tls_client_certificate_name,
+            organization=settings.tls_client_organization,
+        )
+        self.ocpp = self._ocpp_server(settings, handshake_security, None)
+        #: The wss:// listener (profiles 2 and 3), when ``ocpp_tls_port`` is set.
+        self.ocpp_tls = (
+            None
+            if settings.ocpp_tls_port is None
+            else self._ocpp_server(settings, handshake_security, _server_tls(settings))
         )
         self.app = create_app(
             ApiContext(
@@ -136,7 +214,24 @@ class CentralSystem:
                 commands=self.commands,
                 operator_token=operator_token,
                 metrics=self.metrics,
-                readiness={"database": self._database_ready, "ocpp": self._ocpp_ready},
+                readiness={
+                    "database": self._database_ready,
+                    "ocpp": self._ocpp_ready,
+                    **({} if self.cluster is None else {"redis": self.cluster.ready}),
+                },
+                owner_desk=self.owner_desk,
+                accounts=self.accounts,
+                administration=self.administration,
+                clock=self.clock,
+                limits=ApiLimits(
+                    rate_per_second=settings.api_rate_per_second,
+                    burst=settings.api_burst,
+                    max_body_bytes=settings.api_max_body_bytes,
+                    login_failures_per_login=settings.login_failures_per_login,
+                    login_attempts_per_address=settings.login_attempts_per_address,
+                    login_window_seconds=settings.login_window_seconds,
+                ),
+                charger_credentials=self.charger_credentials,
             )
         )
         self._api_socket: socket.socket | None = None
@@ -160,6 +255,29 @@ class CentralSystem:
             command_queue_limit=self.settings.ocpp_command_queue,
             reminders=self.reminders,
             sync=self.sync if self.settings.configure_at_boot else None,
+            security=self.whitepaper,
+        )
+
+    def _ocpp_server(
+        self,
+        settings: Settings,
+        security: HandshakeSecurity,
+        ssl_context: ssl.SSLContext | None,
+    ) -> OcppServer:
+        return OcppServer(
+            sessions=self.sessions,
+            registry=self.registry,
+            metrics=self.metrics,
+            charge_point_factory=self._charge_point,
+            path_prefix=settings.ocpp_path_prefix,
+            max_frame_bytes=settings.ws_max_frame_bytes,
+            open_timeout=settings.ws_open_timeout,
+            ping_interval=settings.ws_ping_interval,
+            ping_timeout=settings.ws_ping_timeout,
+            allow_missing_subprotocol=settings.allow_missing_subprotocol,
+            ssl_context=ssl_context,
+            security=security,
+            reuse_port=settings.reuse_port,
         )
 
     async def _database_ready(self) -> bool:
@@ -168,7 +286,10 @@ class CentralSystem:
         return True
 
     async def _ocpp_ready(self) -> bool:
-        return self.ocpp.listening
+        listeners = [self.ocpp] if self.settings.ocpp_plain_enabled else []
+        if self.ocpp_tls is not None:
+            listeners.append(self.ocpp_tls)
+        return all(listener.listening for listener in listeners)
 
     async def prepare(self) -> None:
         """Migrate the schema and load the OCPP schemas; nothing listens yet."""
@@ -177,21 +298,32 @@ class CentralSystem:
         path = self.settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        await migrations.upgrade(self.database.write_engine)
+        if self.cluster is None:
+            await migrations.upgrade(self.database.write_engine)
+        else:
+            await upgrade_exclusively(self.database.write_engine, self.settings.database_schema)
         await asyncio.to_thread(validation.preload)
         self._prepared = True
 
     async def start(self) -> None:
         await self.prepare()
+        if self.cluster is not None:
+            await self.cluster.start()
         self.message_log.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="reservation-ticker")
-        await self.ocpp.start(self.settings.host, self.settings.ocpp_port)
+        if self.settings.ocpp_plain_enabled:
+            await self.ocpp.start(self.settings.host, self.settings.ocpp_port)
+        if self.ocpp_tls is not None:
+            assert self.settings.ocpp_tls_port is not None
+            await self.ocpp_tls.start(self.settings.host, self.settings.ocpp_tls_port)
         await self._start_api()
 
     async def _start_api(self) -> None:
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.settings.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.settings.host, self.settings.api_port))
         sock.listen(128)
         sock.setblocking(False)
@@ -214,6 +346,11 @@ class CentralSystem:
         return self.ocpp.port
 
     @property
+    def ocpp_tls_port(self) -> int:
+        assert self.ocpp_tls is not None
+        return self.ocpp_tls.port
+
+    @property
     def api_port(self) -> int:
         assert self._api_socket is not None
         port: int = self._api_socket.getsockname()[1]
@@ -229,10 +366,25 @@ class CentralSystem:
     async def _tick_forever(self) -> None:
         while True:
             try:
-                await self.tick()
+                if self.cluster is None or await self.cluster.take_job(
+                    "reservation-life-cycle", self.settings.reservation_tick_seconds
+                ):
+                    await self.tick()
             except Exception:
                 logger.exception("reservation life cycle step failed")
             await asyncio.sleep(self.settings.reservation_tick_seconds)
+
+    async def drain(self) -> None:
+        """Take no more chargers; give commands in flight ``drain_seconds`` to finish.
+
+        ``stop()`` then closes the chargers' sockets (1001, going away), so they
+        reconnect to another node; /readyz answers 503 from the start of the drain.
+        """
+        self.ocpp.stop_accepting()
+        if self.ocpp_tls is not None:
+            self.ocpp_tls.stop_accepting()
+        if self.cluster is not None:
+            await self.cluster.drain(self.settings.drain_seconds)
 
     async def stop(self) -> None:
         """Close sockets, let sessions finish, write what is pending, release the DB."""
@@ -240,10 +392,14 @@ class CentralSystem:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
         await self.ocpp.close()
+        if self.ocpp_tls is not None:
+            await self.ocpp_tls.close()
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True
             await asyncio.gather(self._api_task, return_exceptions=True)
         if self._api_socket is not None:
             self._api_socket.close()
         await self.message_log.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.database.dispose()

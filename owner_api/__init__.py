@@ -1,1 +1,1 @@
-"""The HTTP edge: the operator API now, the owner API and page to follow (FastAPI)."""
+"""The HTTP edge (FastAPI): the owner API, the owner web page and the operator API."""

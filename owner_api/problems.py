@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from central_system.domain.accounts import Duplicate, InUse
 from central_system.domain.errors import (
     ChargePointInUse,
     ChargerDisconnected,
@@ -18,11 +20,15 @@ from central_system.domain.errors import (
     CommandRejected,
     CommandTimeout,
     InvalidCommandReply,
+    NotFound,
+    ReservationRefused,
+    SpaceTaken,
     UnknownChargePoint,
     UnknownCommand,
 )
 
 PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger(__name__)
 
 
 def problem(
@@ -30,6 +36,13 @@ def problem(
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def space_taken(error: SpaceTaken) -> str:
+    return (
+        f"Space {error.space_label} was just reserved by someone else for an overlapping "
+        "time. Pick another space or another time."
+    )
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -55,6 +68,31 @@ def install(app: FastAPI) -> None:
             str(error.detail),
             headers=dict(error.headers or {}),
         )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, error: NotFound) -> JSONResponse:
+        return problem(404, "Not found", str(error), code="not_found")
+
+    @app.exception_handler(SpaceTaken)
+    async def _taken(_: Request, error: SpaceTaken) -> JSONResponse:
+        return problem(409, "Space taken", space_taken(error), code="space_taken")
+
+    @app.exception_handler(ReservationRefused)
+    async def _refused(_: Request, error: ReservationRefused) -> JSONResponse:
+        return problem(409, "Request refused", error.why, code="refused")
+
+    @app.exception_handler(Duplicate)
+    async def _duplicate(_: Request, error: Duplicate) -> JSONResponse:
+        return problem(409, "Conflict", str(error), code="duplicate")
+
+    @app.exception_handler(InUse)
+    async def _in_use_by_reservations(_: Request, error: InUse) -> JSONResponse:
+        return problem(409, "Conflict", str(error), code="in_use")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        logger.error("unexpected error in an HTTP request", exc_info=error)
+        return problem(500, "Internal error", "the server failed; the error was logged")
 
     @app.exception_handler(UnknownChargePoint)
     async def _unknown(_: Request, error: UnknownChargePoint) -> JSONResponse:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from central_system.administration import OwnerView
+from central_system.domain.garage import ReservationState, Space, SpaceState
 from central_system.domain.model import (
     Connector,
     Event,
@@ -17,6 +19,7 @@ from central_system.domain.model import (
     TagStatus,
     Transaction,
 )
+from central_system.domain.security import ChargerSecurity
 from central_system.services import ChargePointView, TransactionView
 
 
@@ -240,3 +243,230 @@ class MessageOut(BaseModel):
             payload=m.payload,
             at=m.at,
         )
+
+
+# ------------------------------------------------------------------ problems
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is stable for apps to branch on."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+# --------------------------------------------------------------- owner API
+
+
+class LoginIn(Request):
+    login: str = Field(min_length=1, max_length=254, description="E-mail address or name.")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (the OAuth 2 token type, not a secret)
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    id: int
+    name: str
+    login: str | None
+
+
+class FreeSpaceOut(BaseModel):
+    id: int
+    label: str
+    level: str | None
+
+
+class SpaceStateOut(FreeSpaceOut):
+    state: SpaceState
+
+
+class ReservationIn(Request):
+    space_id: int = Field(ge=1, le=2**31 - 1)
+    starts_at: AwareDatetime | None = Field(
+        None, description="When the space is needed from (ISO 8601 with an offset); default now."
+    )
+    ends_at: AwareDatetime = Field(description="When the space is released again.")
+
+
+class SessionOut(BaseModel):
+    id: int
+    reservation_id: int | None
+    started_at: datetime
+    stopped_at: datetime | None
+    is_open: bool
+    duration_seconds: int
+    energy_kwh: float | None = Field(description="Energy charged so far, or in total when closed.")
+    power_kw: float | None = Field(description="Latest power reported, or estimated from energy.")
+    stop_reason: str | None
+
+
+class SessionDetailOut(SessionOut):
+    meter_values: list[MeterValueOut]
+
+
+class ReservationOut(BaseModel):
+    id: int
+    space_id: int
+    space_label: str
+    starts_at: datetime
+    ends_at: datetime
+    arrival_deadline: datetime
+    state: ReservationState
+    holds_now: bool = Field(description="The space is held for you right now.")
+    space_state: SpaceState | None = Field(description="What the space is doing now.")
+    session: SessionOut | None = Field(description="The charging session on this reservation.")
+    notice: str | None = Field(description="Something you should know, in plain words.")
+
+
+class ChargerVerdictOut(BaseModel):
+    status: str = Field(description='The charger\'s answer: "Accepted" or "Rejected".')
+    charge_point_id: str
+    connector_id: int
+
+
+# ------------------------------------------------------ operator: the garage
+
+
+class SpaceIn(Request):
+    label: str = Field(min_length=1, max_length=40)
+    level: str | None = Field(None, max_length=40)
+    charge_point_id: str | None = Field(None, min_length=1, max_length=255)
+    connector_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SpaceIn:
+        if (self.charge_point_id is None) != (self.connector_id is None):
+            raise ValueError("charge_point_id and connector_id go together")
+        return self
+
+
+class ConnectorIn(Request):
+    charge_point_id: str = Field(min_length=1, max_length=255)
+    connector_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class SpaceOut(BaseModel):
+    id: int
+    label: str
+    level: str | None
+    charge_point_id: str | None
+    connector_id: int | None
+
+    @classmethod
+    def of(cls, space: Space) -> SpaceOut:
+        return cls(
+            id=space.id,
+            label=space.label,
+            level=space.level,
+            charge_point_id=space.charge_point_id,
+            connector_id=space.connector_id,
+        )
+
+
+class OwnerIn(Request):
+    name: str = Field(min_length=1, max_length=120)
+    login: str | None = Field(None, min_length=1, max_length=254)
+    password: str | None = Field(None, min_length=8, max_length=256)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> OwnerIn:
+        if (self.login is None) != (self.password is None):
+            raise ValueError("login and password go together")
+        return self
+
+
+class OwnerNameIn(Request):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class OwnerLoginIn(Request):
+    login: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=8, max_length=256)
+
+
+class OwnerOut(BaseModel):
+    id: int
+    name: str
+    login: str | None
+    tags: list[IdTagOut]
+
+    @classmethod
+    def of(cls, view: OwnerView) -> OwnerOut:
+        return cls(
+            id=view.owner.id,
+            name=view.owner.name,
+            login=view.login,
+            tags=[IdTagOut.of(t) for t in view.tags],
+        )
+
+
+# ---------------------------------------------------------- charger security
+
+
+class SecurityProfileIn(Request):
+    security_profile: int = Field(
+        ge=0,
+        le=3,
+        description="0: no authentication; 1: Basic over ws://; 2: Basic over wss://; "
+        "3: client certificate over wss://.",
+    )
+
+
+class ChargerPasswordIn(Request):
+    password: SecretStr | None = Field(
+        None,
+        description="16-20 printable ASCII characters or 32-40 hex digits (the key's bytes). "
+        "Omitted: 20 random bytes are generated and shown once, as 40 hex digits.",
+    )
+
+
+class KeyRotationIn(Request):
+    key: SecretStr | None = Field(
+        None,
+        description="The new AuthorizationKey: 16-20 printable ASCII characters or 32-40 hex "
+        "digits. Omitted: 20 random bytes are generated (and not shown).",
+    )
+
+
+class ChargerSecurityOut(BaseModel):
+    charge_point_id: str
+    security_profile: int = Field(description="The profile the charger must connect at.")
+    password_set: bool
+    password_set_at: datetime | None
+    key_rotation_pending: bool = Field(
+        description="A new key was sent without a clear answer; both are accepted until the "
+        "charger authenticates with the new one."
+    )
+
+    @classmethod
+    def of(cls, security: ChargerSecurity) -> ChargerSecurityOut:
+        return cls(
+            charge_point_id=security.charge_point_id,
+            security_profile=int(security.required_profile),
+            password_set=security.password_hash is not None,
+            password_set_at=security.password_set_at,
+            key_rotation_pending=security.pending_password_hash is not None,
+        )
+
+
+class ChargerPasswordOut(ChargerSecurityOut):
+    generated_password: str | None = Field(
+        None, description="The generated password (40 hex digits); shown this once only."
+    )
+
+
+class KeyRotationOut(BaseModel):
+    status: str = Field(description="The charger's ChangeConfiguration answer.")
+    key_changed: bool = Field(description="The new key is now the only one accepted.")
+    key_rotation_pending: bool = Field(
+        description="Old and new key are both accepted until the charger uses the new one."
+    )

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from central_system import ports
+from central_system.domain.accounts import Duplicate, OwnerAccount, OwnerToken
 from central_system.domain.errors import ChargePointInUse
 from central_system.domain.garage import Owner, Reservation, ReservationState, Space
 from central_system.domain.model import (
@@ -53,6 +54,7 @@ from central_system.domain.model import (
     TagStatus,
     Transaction,
 )
+from central_system.domain.security import ChargerSecurity, SecurityProfile
 from central_system.ports import Page
 
 if TYPE_CHECKING:
@@ -157,6 +159,9 @@ class State:
     owners: dict[int, Owner] = field(default_factory=dict)
     spaces: dict[int, Space] = field(default_factory=dict)
     reservations: dict[int, Reservation] = field(default_factory=dict)
+    accounts: dict[int, OwnerAccount] = field(default_factory=dict)
+    tokens: dict[str, OwnerToken] = field(default_factory=dict)
+    security: dict[str, ChargerSecurity] = field(default_factory=dict)
 
     def copy(self) -> State:
         return State(
@@ -173,6 +178,9 @@ class State:
             owners=dict(self.owners),
             spaces=dict(self.spaces),
             reservations=dict(self.reservations),
+            accounts=dict(self.accounts),
+            tokens=dict(self.tokens),
+            security=dict(self.security),
         )
 
 
@@ -552,6 +560,73 @@ class InMemoryEventRepository:
         ]
         return _page(newest_first, page)
 
+    async def list_kinds(
+        self, page: Page, kinds: Collection[str], charge_point_id: str | None = None
+    ) -> Sequence[Event]:
+        wanted = set(kinds)
+        newest_first = [
+            event
+            for event in reversed(self._access.state.events)
+            if event.kind in wanted
+            and (charge_point_id is None or event.charge_point_id == charge_point_id)
+        ]
+        return _page(newest_first, page)
+
+
+class InMemoryChargerSecurityRepository:
+    """Security columns of ``charge_points``; serial numbers come from the last boot."""
+
+    def __init__(self, access: _Access) -> None:
+        self._access = access
+
+    async def get(self, charge_point_id: str) -> ChargerSecurity | None:
+        state = self._access.state
+        if charge_point_id not in state.charge_points:
+            return None
+        stored = state.security.get(charge_point_id) or ChargerSecurity(charge_point_id)
+        boot = state.boots.get(charge_point_id)
+        serials = (
+            frozenset(s for s in (boot.serial_number, boot.charge_box_serial_number) if s)
+            if boot is not None
+            else frozenset()
+        )
+        return replace(stored, serial_numbers=serials)
+
+    async def set_profile(self, charge_point_id: str, profile: SecurityProfile) -> bool:
+        return self._update(charge_point_id, profile=profile)
+
+    async def set_password(
+        self, charge_point_id: str, password_hash: str | None, at: datetime
+    ) -> bool:
+        return self._update(
+            charge_point_id,
+            password_hash=password_hash,
+            pending_password_hash=None,
+            password_set_at=None if password_hash is None else at,
+        )
+
+    async def set_pending(self, charge_point_id: str, password_hash: str | None) -> bool:
+        return self._update(charge_point_id, pending_password_hash=password_hash)
+
+    async def promote_pending(self, charge_point_id: str, expected: str, at: datetime) -> bool:
+        current = self._access.state.security.get(charge_point_id)
+        if current is None or current.pending_password_hash != expected:
+            return False
+        return self._update(
+            charge_point_id,
+            password_hash=expected,
+            pending_password_hash=None,
+            password_set_at=at,
+        )
+
+    def _update(self, charge_point_id: str, **values: Any) -> bool:
+        state = self._access.write()
+        if charge_point_id not in state.charge_points:
+            return False
+        current = state.security.get(charge_point_id) or ChargerSecurity(charge_point_id)
+        state.security[charge_point_id] = replace(current, **values)
+        return True
+
 
 class InMemoryDataTransferRepository:
     def __init__(self, access: _Access) -> None:
@@ -610,6 +685,82 @@ class InMemoryOwnerRepository:
         tags = self._access.state.id_tags
         return [tags[key] for key in sorted(tags) if tags[key].owner_id == owner_id]
 
+    async def rename(self, owner_id: int, name: str) -> bool:
+        state = self._access.write()
+        if owner_id not in state.owners:
+            return False
+        state.owners[owner_id] = replace(state.owners[owner_id], name=name)
+        return True
+
+    async def delete(self, owner_id: int) -> bool:
+        state = self._access.write()
+        if state.owners.pop(owner_id, None) is None:
+            return False
+        # ON DELETE CASCADE for the account, tokens and reservations; SET NULL for tags.
+        state.accounts.pop(owner_id, None)
+        for key in [k for k, t in state.tokens.items() if t.owner_id == owner_id]:
+            del state.tokens[key]
+        for number in [k for k, r in state.reservations.items() if r.owner_id == owner_id]:
+            del state.reservations[number]
+        for key, tag in list(state.id_tags.items()):
+            if tag.owner_id == owner_id:
+                state.id_tags[key] = replace(tag, owner_id=None)
+        return True
+
+
+class InMemoryOwnerAccountRepository:
+    def __init__(self, access: _Access) -> None:
+        self._access = access
+
+    async def get(self, owner_id: int) -> OwnerAccount | None:
+        return self._access.state.accounts.get(owner_id)
+
+    async def by_login(self, login: str) -> OwnerAccount | None:
+        return next((a for a in self._access.state.accounts.values() if a.login == login), None)
+
+    async def put(self, owner_id: int, login: str, password_hash: str) -> None:
+        state = self._access.write()
+        if owner_id not in state.owners:
+            raise IntegrityViolation(f"FOREIGN KEY: no owner {owner_id}")
+        if any(a.login == login and a.owner_id != owner_id for a in state.accounts.values()):
+            raise Duplicate("login", login)
+        state.accounts[owner_id] = OwnerAccount(owner_id, login, password_hash)
+
+    async def add_token(self, token_hash: str, owner_id: int, expires_at: datetime) -> None:
+        state = self._access.write()
+        if owner_id not in state.owners:
+            raise IntegrityViolation(f"FOREIGN KEY: no owner {owner_id}")
+        if token_hash in state.tokens:
+            raise IntegrityViolation("UNIQUE: token")
+        state.tokens[token_hash] = OwnerToken(owner_id, expires_at)
+
+    async def token(self, token_hash: str) -> OwnerToken | None:
+        return self._access.state.tokens.get(token_hash)
+
+    async def revoke_token(self, token_hash: str, at: datetime) -> bool:
+        state = self._access.write()
+        token = state.tokens.get(token_hash)
+        if token is None or token.revoked_at is not None:
+            return False
+        state.tokens[token_hash] = replace(token, revoked_at=at)
+        return True
+
+    async def revoke_tokens(self, owner_id: int, at: datetime) -> int:
+        state = self._access.write()
+        keys = [
+            k for k, t in state.tokens.items() if t.owner_id == owner_id and t.revoked_at is None
+        ]
+        for key in keys:
+            state.tokens[key] = replace(state.tokens[key], revoked_at=at)
+        return len(keys)
+
+    async def delete_tokens_expired_before(self, moment: datetime) -> int:
+        state = self._access.write()
+        keys = [k for k, t in state.tokens.items() if t.expires_at < moment]
+        for key in keys:
+            del state.tokens[key]
+        return len(keys)
+
 
 class InMemorySpaceRepository:
     def __init__(self, access: _Access) -> None:
@@ -661,6 +812,33 @@ class InMemorySpaceRepository:
             ),
             key=lambda space: (space.connector_id is None, space.connector_id or 0, space.id),
         )
+
+    async def update(self, space: Space) -> bool:
+        state = self._access.write()
+        if space.id not in state.spaces:
+            return False
+        if space.charge_point_id is not None:
+            self._access.require_charge_point(space.charge_point_id)
+        for other in state.spaces.values():
+            if other.id == space.id:
+                continue
+            if other.label == space.label or (
+                space.charge_point_id is not None
+                and space.connector_id is not None
+                and (other.charge_point_id, other.connector_id)
+                == (space.charge_point_id, space.connector_id)
+            ):
+                raise Duplicate("space label or charger connector", space.label)
+        state.spaces[space.id] = space
+        return True
+
+    async def delete(self, space_id: int) -> bool:
+        state = self._access.write()
+        if state.spaces.pop(space_id, None) is None:
+            return False
+        for key in [k for k, r in state.reservations.items() if r.space_id == space_id]:
+            del state.reservations[key]
+        return True
 
 
 class InMemoryReservationRepository:
@@ -774,6 +952,8 @@ class InMemoryUnitOfWork:
     owners: ports.OwnerRepository
     spaces: ports.SpaceRepository
     reservations: ports.ReservationRepository
+    accounts: ports.OwnerAccountRepository
+    security: ports.ChargerSecurityRepository
 
     def __init__(
         self, database: InMemoryDatabase, clock: ports.Clock, *, durable: bool, read_only: bool
@@ -803,6 +983,8 @@ class InMemoryUnitOfWork:
         self.owners = InMemoryOwnerRepository(access)
         self.spaces = InMemorySpaceRepository(access)
         self.reservations = InMemoryReservationRepository(access)
+        self.accounts = InMemoryOwnerAccountRepository(access)
+        self.security = InMemoryChargerSecurityRepository(access)
         return self
 
     async def __aexit__(

@@ -226,6 +226,19 @@ class EventKind(StrEnum):
     CHARGER_NOT_CONFIGURED = "charger_not_configured"
     RESERVATION_MIRRORED = "reservation_mirrored"
     RESERVATION_NOT_MIRRORED = "reservation_not_mirrored"
+    # Charger security (docs/security.md): the reason is kept, never a secret.
+    AUTHENTICATION_FAILED = "authentication_failed"
+    AUTHENTICATION_THROTTLED = "authentication_throttled"
+    SECURITY_PROFILE_RAISED = "security_profile_raised"
+    CREDENTIALS_CHANGED = "credentials_changed"
+    AUTHORIZATION_KEY_ROTATED = "authorization_key_rotated"
+    AUTHORIZATION_KEY_NOT_ROTATED = "authorization_key_not_rotated"
+    SECURITY_EVENT = "security_event"
+    CRITICAL_SECURITY_EVENT = "critical_security_event"
+    CERTIFICATE_SIGNED = "certificate_signed"
+    CERTIFICATE_NOT_SIGNED = "certificate_not_signed"
+    LOG_STATUS = "log_status"
+    SIGNED_FIRMWARE_STATUS = "signed_firmware_status"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from central_system.domain.accounts import Duplicate, OwnerAccount, OwnerToken
 from central_system.domain.errors import ChargePointInUse
 from central_system.domain.garage import Owner, Reservation, ReservationState, Space
 from central_system.domain.model import (
@@ -28,6 +29,7 @@ from central_system.domain.model import (
     TagStatus,
     Transaction,
 )
+from central_system.domain.security import ChargerSecurity, SecurityProfile
 from central_system.persistence.tables import (
     ChargePointRow,
     ConnectorRow,
@@ -36,7 +38,9 @@ from central_system.persistence.tables import (
     IdTagRow,
     MessageLogRow,
     MeterValueRow,
+    OwnerAccountRow,
     OwnerRow,
+    OwnerTokenRow,
     ReservationRow,
     SpaceRow,
     StatusNotificationRow,
@@ -465,6 +469,18 @@ class SqlAlchemyEventRepository:
             for row in rows
         ]
 
+    async def list_kinds(
+        self, page: Page, kinds: Collection[str], charge_point_id: str | None = None
+    ) -> Sequence[Event]:
+        query = select(EventRow).where(EventRow.kind.in_(list(kinds))).order_by(EventRow.id.desc())
+        if charge_point_id is not None:
+            query = query.where(EventRow.charge_point_id == charge_point_id)
+        rows = await self._session.scalars(query.limit(page.limit).offset(page.offset))
+        return [
+            Event(EventKind(row.kind), row.at, row.charge_point_id, dict(row.detail))
+            for row in rows
+        ]
+
 
 class SqlAlchemyDataTransferRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -543,6 +559,90 @@ class SqlAlchemyOwnerRepository:
         )
         return [_id_tag(row) for row in rows]
 
+    async def rename(self, owner_id: int, name: str) -> bool:
+        result = await self._session.execute(
+            update(OwnerRow).where(OwnerRow.id == owner_id).values(name=name)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def delete(self, owner_id: int) -> bool:
+        result = await self._session.execute(delete(OwnerRow).where(OwnerRow.id == owner_id))
+        return bool(getattr(result, "rowcount", 0))
+
+
+class SqlAlchemyOwnerAccountRepository:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def get(self, owner_id: int) -> OwnerAccount | None:
+        row = await self._session.get(OwnerAccountRow, owner_id)
+        return None if row is None else OwnerAccount(row.owner_id, row.login, row.password_hash)
+
+    async def by_login(self, login: str) -> OwnerAccount | None:
+        row = await self._session.scalar(
+            select(OwnerAccountRow).where(OwnerAccountRow.login == login)
+        )
+        return None if row is None else OwnerAccount(row.owner_id, row.login, row.password_hash)
+
+    async def put(self, owner_id: int, login: str, password_hash: str) -> None:
+        try:
+            async with self._session.begin_nested():
+                row = await self._session.get(OwnerAccountRow, owner_id)
+                if row is None:
+                    self._session.add(
+                        OwnerAccountRow(
+                            owner_id=owner_id,
+                            login=login,
+                            password_hash=password_hash,
+                            created_at=self._now,
+                            updated_at=self._now,
+                        )
+                    )
+                else:
+                    row.login = login
+                    row.password_hash = password_hash
+                    row.updated_at = self._now
+                await self._session.flush()
+        except IntegrityError:
+            raise Duplicate("login", login) from None
+
+    async def add_token(self, token_hash: str, owner_id: int, expires_at: datetime) -> None:
+        await self._session.execute(
+            insert(OwnerTokenRow).values(
+                token_hash=token_hash,
+                owner_id=owner_id,
+                created_at=self._now,
+                expires_at=expires_at,
+            )
+        )
+
+    async def token(self, token_hash: str) -> OwnerToken | None:
+        row = await self._session.get(OwnerTokenRow, token_hash)
+        return None if row is None else OwnerToken(row.owner_id, row.expires_at, row.revoked_at)
+
+    async def revoke_token(self, token_hash: str, at: datetime) -> bool:
+        result = await self._session.execute(
+            update(OwnerTokenRow)
+            .where(OwnerTokenRow.token_hash == token_hash, OwnerTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def revoke_tokens(self, owner_id: int, at: datetime) -> int:
+        result = await self._session.execute(
+            update(OwnerTokenRow)
+            .where(OwnerTokenRow.owner_id == owner_id, OwnerTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def delete_tokens_expired_before(self, moment: datetime) -> int:
+        result = await self._session.execute(
+            delete(OwnerTokenRow).where(OwnerTokenRow.expires_at < moment)
+        )
+        return int(getattr(result, "rowcount", 0))
+
 
 def _space(row: SpaceRow) -> Space:
     return Space(
@@ -598,6 +698,27 @@ class SqlAlchemySpaceRepository:
             query = query.where(SpaceRow.connector_id == connector_id)
         rows = await self._session.scalars(query.order_by(SpaceRow.connector_id))
         return [_space(row) for row in rows]
+
+    async def update(self, space: Space) -> bool:
+        try:
+            async with self._session.begin_nested():
+                result = await self._session.execute(
+                    update(SpaceRow)
+                    .where(SpaceRow.id == space.id)
+                    .values(
+                        label=space.label,
+                        level=space.level,
+                        charge_point_id=space.charge_point_id,
+                        connector_id=space.connector_id,
+                    )
+                )
+        except IntegrityError:
+            raise Duplicate("space label or charger connector", space.label) from None
+        return bool(getattr(result, "rowcount", 0))
+
+    async def delete(self, space_id: int) -> bool:
+        result = await self._session.execute(delete(SpaceRow).where(SpaceRow.id == space_id))
+        return bool(getattr(result, "rowcount", 0))
 
 
 _LIVE = (ReservationState.BOOKED.value, ReservationState.ACTIVE.value)
@@ -750,3 +871,56 @@ class SqlAlchemyReservationRepository:
             .limit(limit)
         )
         return [_reservation(row) for row in rows]
+
+
+def _security(row: ChargePointRow) -> ChargerSecurity:
+    return ChargerSecurity(
+        charge_point_id=row.id,
+        profile=SecurityProfile(row.security_profile),
+        password_hash=row.password_hash,
+        pending_password_hash=row.pending_password_hash,
+        password_set_at=row.password_set_at,
+        serial_numbers=frozenset(s for s in (row.serial_number, row.charge_box_serial_number) if s),
+    )
+
+
+class SqlAlchemyChargerSecurityRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, charge_point_id: str) -> ChargerSecurity | None:
+        row = await self._session.get(ChargePointRow, charge_point_id)
+        return None if row is None else _security(row)
+
+    async def set_profile(self, charge_point_id: str, profile: SecurityProfile) -> bool:
+        return await self._update(charge_point_id, security_profile=int(profile))
+
+    async def set_password(
+        self, charge_point_id: str, password_hash: str | None, at: datetime
+    ) -> bool:
+        return await self._update(
+            charge_point_id,
+            password_hash=password_hash,
+            pending_password_hash=None,
+            password_set_at=None if password_hash is None else at,
+        )
+
+    async def set_pending(self, charge_point_id: str, password_hash: str | None) -> bool:
+        return await self._update(charge_point_id, pending_password_hash=password_hash)
+
+    async def promote_pending(self, charge_point_id: str, expected: str, at: datetime) -> bool:
+        result = await self._session.execute(
+            update(ChargePointRow)
+            .where(
+                ChargePointRow.id == charge_point_id,
+                ChargePointRow.pending_password_hash == expected,
+            )
+            .values(password_hash=expected, pending_password_hash=None, password_set_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def _update(self, charge_point_id: str, **values: object) -> bool:
+        result = await self._session.execute(
+            update(ChargePointRow).where(ChargePointRow.id == charge_point_id).values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))

@@ -68,6 +68,12 @@ class ChargePointRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Security (docs/security.md): the profile it must connect at; passwords only as
+    # salted argon2 hashes, the pending one while a key rotation waits for an answer.
+    security_profile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ConnectorRow(Base):
@@ -269,3 +275,33 @@ class MessageLogRow(Base):
     unique_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OwnerAccountRow(Base):
+    """An owner's login for the owner API; the password only as an argon2 hash."""
+
+    __tablename__ = "owner_accounts"
+
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("owners.id", ondelete="CASCADE"), primary_key=True
+    )
+    login: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OwnerTokenRow(Base):
+    """A bearer token of the owner API, kept as its SHA-256 digest, never in clear."""
+
+    __tablename__ = "owner_tokens"
+    __table_args__ = (
+        Index("ix_owner_tokens_owner", "owner_id"),
+        Index("ix_owner_tokens_expires", "expires_at"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

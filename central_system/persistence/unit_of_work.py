@@ -11,12 +11,14 @@ from central_system import ports
 from central_system.persistence.db import Database
 from central_system.persistence.repositories import (
     SqlAlchemyChargePointRepository,
+    SqlAlchemyChargerSecurityRepository,
     SqlAlchemyConnectorRepository,
     SqlAlchemyDataTransferRepository,
     SqlAlchemyEventRepository,
     SqlAlchemyIdTagRepository,
     SqlAlchemyMessageLogRepository,
     SqlAlchemyMeterValueRepository,
+    SqlAlchemyOwnerAccountRepository,
     SqlAlchemyOwnerRepository,
     SqlAlchemyReservationRepository,
     SqlAlchemySpaceRepository,
@@ -37,6 +39,8 @@ class SqlAlchemyUnitOfWork:
     owners: ports.OwnerRepository
     spaces: ports.SpaceRepository
     reservations: ports.ReservationRepository
+    accounts: ports.OwnerAccountRepository
+    security: ports.ChargerSecurityRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
@@ -59,6 +63,8 @@ class SqlAlchemyUnitOfWork:
         self.owners = SqlAlchemyOwnerRepository(session, now)
         self.spaces = SqlAlchemySpaceRepository(session)
         self.reservations = SqlAlchemyReservationRepository(session, now)
+        self.accounts = SqlAlchemyOwnerAccountRepository(session, now)
+        self.security = SqlAlchemyChargerSecurityRepository(session)
         return self
 
     async def __aexit__(

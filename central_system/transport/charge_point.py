@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from central_system.domain.charging_rule import Reminder
 from central_system.domain.errors import (
     ChargerDisconnected,
+    CommandFailed,
     CommandPayloadInvalid,
     CommandQueueFull,
     CommandRejected,
@@ -70,6 +71,12 @@ from central_system.transport.errors import (
     unknown_action,
 )
 from central_system.transport.reminders import Reminders
+from central_system.transport.security import (
+    WhitepaperServices,
+    redact_frame,
+    redact_payload,
+)
+from central_system.transport.tls import CsrRefused, SigningRequest
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +103,10 @@ class CentralChargePoint(ChargePoint):
         command_queue_limit: int = 32,
         reminders: Reminders | None = None,
         sync: ChargerSync | None = None,
+        security: WhitepaperServices | None = None,
     ) -> None:
         super().__init__(charge_point_id, connection, response_timeout, logger=logger)
+        self._security = security
         self._sessions = sessions
         self._message_log = message_log
         self._metrics = metrics
@@ -309,7 +318,8 @@ class CentralChargePoint(ChargePoint):
         invalid = validation.check_reply(action, reply.payload)
         if invalid is not None:
             raise InvalidCommandReply(action, str(invalid.details.get("cause")), reply.payload)
-        result: dict[str, Any] = reply.payload
+        # AuthorizationKey is write-only: a charger that reads it back is not echoed.
+        result: dict[str, Any] = redact_payload(action, reply.payload, reply=True)
         return result
 
     async def _exchange(self, action: str, payload: dict[str, Any]) -> CallResult | CallError:
@@ -407,7 +417,7 @@ class CentralChargePoint(ChargePoint):
                 message_type=message_type,
                 action=action,
                 unique_id=unique_id,
-                payload=text,
+                payload=redact_frame(frame, text),
                 at=self._clock.now(),
             )
         )
@@ -541,6 +551,78 @@ class CentralChargePoint(ChargePoint):
     ) -> call_result.FirmwareStatusNotification:
         await self._sessions.firmware_status(self.id, status)
         return call_result.FirmwareStatusNotification()
+
+    # ------------------------------------------ security whitepaper (docs/security.md)
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(
+        self, **payload: Any
+    ) -> call_result.SecurityEventNotification:
+        # Always confirmed (A04.FR.03): chargers resend unconfirmed critical events.
+        event_type, timestamp = payload["type"], payload["timestamp"]
+        if self._security is None:
+            logger.warning("security event %s not stored: no security services", event_type)
+        else:
+            await self._security.notices.security_event(
+                self.id, event_type, timestamp, payload.get("tech_info")
+            )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str) -> call_result.SignCertificate:
+        security = self._security
+        if security is None or security.authority is None:
+            return call_result.SignCertificate(status="Rejected")
+        names = await security.credentials.certificate_names(
+            self.id, security.authority.certificate_name
+        )
+        try:
+            request = security.authority.check(csr, names)
+        except CsrRefused as refused:
+            await security.notices.certificate(self.id, signed=False, detail={"why": str(refused)})
+            return call_result.SignCertificate(status="Rejected")
+        self._after_reply.append(self._issue_certificate(request))
+        return call_result.SignCertificate(status="Accepted")
+
+    async def _issue_certificate(self, request: SigningRequest) -> None:
+        """Sign the CSR with the signing CA and send the chain in CertificateSigned."""
+        security = self._security
+        assert security is not None
+        assert security.authority is not None
+        issued = await security.authority.sign(request, self._clock.now())
+        detail: dict[str, object] = {
+            "common_name": issued.common_name,
+            "serial_number": issued.serial_number,
+            "not_after": issued.not_after.isoformat(),
+        }
+        try:
+            answer = await self.send_command(
+                "CertificateSigned", {"certificateChain": issued.chain}
+            )
+        except CommandFailed as error:
+            detail["why"] = f"CertificateSigned failed: {error}"
+            await security.notices.certificate(self.id, signed=False, detail=detail)
+            return
+        detail["status"] = answer.get("status")
+        await security.notices.certificate(
+            self.id, signed=answer.get("status") == "Accepted", detail=detail
+        )
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(
+        self, status: str, request_id: int | None = None
+    ) -> call_result.LogStatusNotification:
+        if self._security is not None:
+            await self._security.notices.log_status(self.id, status, request_id)
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(
+        self, status: str, request_id: int | None = None
+    ) -> call_result.SignedFirmwareStatusNotification:
+        if self._security is not None:
+            await self._security.notices.signed_firmware_status(self.id, status, request_id)
+        return call_result.SignedFirmwareStatusNotification()
 
 
 ChargePointFactory = Callable[[str, Any], CentralChargePoint]

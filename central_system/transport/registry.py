@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from central_system.domain.errors import (
     ChargerNotConnected,
@@ -16,20 +16,32 @@ from central_system.transport.charge_point import CentralChargePoint
 logger = logging.getLogger(__name__)
 
 
+class RegistryListener(Protocol):
+    """Told when a connection becomes, or stops being, a charger's (cluster ownership)."""
+
+    def registered(self, charge_point: CentralChargePoint) -> None: ...
+    def unregistered(self, charge_point: CentralChargePoint) -> None: ...
+
+
 class ConnectionRegistry:
-    def __init__(self) -> None:
+    def __init__(self, listener: RegistryListener | None = None) -> None:
         self._by_id: dict[str, CentralChargePoint] = {}
+        self._listener = listener
 
     def register(self, charge_point: CentralChargePoint) -> CentralChargePoint | None:
         """Make this the charger's connection; returns the one it replaces."""
         previous = self._by_id.get(charge_point.id)
         self._by_id[charge_point.id] = charge_point
+        if self._listener is not None:
+            self._listener.registered(charge_point)
         return previous
 
     def unregister(self, charge_point: CentralChargePoint) -> bool:
         """Forget this connection, unless a newer one has already replaced it."""
         if self._by_id.get(charge_point.id) is charge_point:
             del self._by_id[charge_point.id]
+            if self._listener is not None:
+                self._listener.unregistered(charge_point)
             return True
         return False
 

@@ -9,17 +9,21 @@ The handshake decides who gets in, before anything is upgraded:
 * subprotocols: ``ocpp1.6`` is selected when offered, from any list. A client that
   offers none we speak gets what OCPP-J 1.6 §3.1.2 prescribes: the handshake
   completes without a ``Sec-WebSocket-Protocol`` header and the connection is
-  closed at once (1002), before a single frame is read.
+  closed at once (1002), before a single frame is read;
+* the charger's security profile (``transport.security``, docs/security.md):
+  HTTP Basic, TLS and client certificates, 401/403/429 when they do not suffice.
 
-Every refusal is logged once, with its reason. A charger that connects again
-replaces its old connection, which is closed; the old session's cleanup only
-unregisters itself, never the new connection.
+Every refusal is logged once, with its reason. A charger that connects again,
+authenticated, replaces its old connection, which is closed; the old session's
+cleanup only unregisters itself, never the new connection. A refused attempt
+never gets that far, so it evicts nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
@@ -33,6 +37,7 @@ from central_system.observability import Metrics, charge_point_context
 from central_system.services import ChargerSessions
 from central_system.transport.charge_point import CentralChargePoint
 from central_system.transport.registry import ConnectionRegistry
+from central_system.transport.security import HandshakeSecurity, keep_secrets_out_of
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +100,9 @@ class OcppServer:
         ping_interval: float,
         ping_timeout: float,
         allow_missing_subprotocol: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        security: HandshakeSecurity | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
@@ -106,6 +114,10 @@ class OcppServer:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._allow_missing_subprotocol = allow_missing_subprotocol
+        self._ssl_context = ssl_context
+        self._security = security
+        #: SO_REUSEPORT: several processes of one node share the port (``--workers``).
+        self._reuse_port = reuse_port
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -120,6 +132,8 @@ class OcppServer:
         return self._server is not None and self._server.is_serving()
 
     async def start(self, host: str, port: int) -> None:
+        websockets_logger = logging.getLogger("central_system.transport.websockets")
+        keep_secrets_out_of(websockets_logger)  # its DEBUG lines show headers and frames
         self._server = await serve(
             self._serve_connection,
             host,
@@ -133,8 +147,15 @@ class OcppServer:
             ping_timeout=self._ping_timeout,
             # Chargers send small JSON; per-connection deflate state costs memory for little.
             compression=None,
-            logger=logging.getLogger("central_system.transport.websockets"),
+            logger=websockets_logger,
+            ssl=self._ssl_context,
+            reuse_port=self._reuse_port,
         )
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; connected chargers stay until ``close()`` (draining)."""
+        if self._server is not None:
+            self._server.server.close()
 
     async def close(self) -> None:
         """Stop accepting, close every charger's socket (1001), let sessions finish."""
@@ -144,13 +165,20 @@ class OcppServer:
         await self._server.wait_closed()
         self._server = None
 
-    def _refuse(self, reason: str, detail: str, status: HTTPStatus, body: str) -> Response:
+    def _refuse(
+        self,
+        reason: str,
+        detail: str,
+        status: HTTPStatus,
+        body: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Response:
         logger.warning("connection refused (%s): %s", reason, detail)
         self._metrics.refused_connections.labels(reason).inc()
         response = Response(
             status.value,
             status.phrase,
-            Headers([("Content-Type", "text/plain; charset=utf-8")]),
+            Headers([("Content-Type", "text/plain; charset=utf-8"), *headers]),
             body.encode(),
         )
         return response
@@ -182,6 +210,19 @@ class OcppServer:
                     HTTPStatus.NOT_FOUND,
                     "Unknown charge point\n",
                 )
+            if self._security is not None:
+                # Before anything is upgraded: a refused attempt evicts no live connection.
+                refusal = await self._security.check(
+                    connection, request.headers, charge_point_id, tls=self._ssl_context is not None
+                )
+                if refusal is not None:
+                    return self._refuse(
+                        refusal.reason,
+                        refusal.detail,
+                        refusal.status,
+                        refusal.body,
+                        refusal.headers,
+                    )
         finally:
             charge_point_context.reset(token)
         return None
