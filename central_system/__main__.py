@@ -81,6 +81,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], object] | None = N
         )
     banner = (
         f"{listeners}"
+        f"Owner app       http://{host}:{system.api_port}/app\n"
         f"Operator API    http://{host}:{system.api_port}/docs  (bearer token: {where_token})\n"
         f"Health          http://{host}:{system.api_port}/readyz\n"
         "Press Ctrl-C to stop."
