@@ -88,6 +88,10 @@ class _Outstanding:
     reply: asyncio.Future[CallResult | CallError]
 
 
+#: Statuses after which a charger no longer holds a reservation on that connector.
+_DROPS_RESERVATIONS = frozenset({"Faulted", "Unavailable"})
+
+
 class CentralChargePoint(ChargePoint):
     def __init__(
         self,
@@ -125,6 +129,8 @@ class CentralChargePoint(ChargePoint):
         self._after_reply: list[Coroutine[Any, Any, None]] = []
         #: The model from the last BootNotification: picks how reminders are displayed.
         self.model: str | None = None
+        #: Each connector's last status on this connection (a boot re-issues on its own).
+        self._statuses: dict[int, str] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -447,7 +453,15 @@ class CentralChargePoint(ChargePoint):
         report = mapping.connector_status(payload)
         reminder = await self._sessions.status_notification(self.id, report)
         self._remind_after_reply(reminder)
-        if report.status == "Available" and report.connector_id > 0 and self._sync is not None:
+        before = self._statuses.get(report.connector_id)
+        self._statuses[report.connector_id] = report.status
+        if (
+            report.status == "Available"
+            and before in _DROPS_RESERVATIONS
+            and report.connector_id > 0
+            and self._sync is not None
+        ):
+            # The charger dropped what it held on this connector: hold it again.
             self._after_reply.append(self._sync.connector_available(self.id, report.connector_id))
         return call_result.StatusNotification()
 

@@ -6,8 +6,8 @@
 * Where the charger has the Reservation profile, mirror each reservation held on
   one of its spaces with ReserveNow, and undo it with CancelReservation when the
   reservation is cancelled, expires or ends. Chargers drop reservations on a
-  reboot, a fault or a session start, so they are re-issued after every boot and
-  whenever a connector becomes Available again while the window is open.
+  reboot or a fault, so they are re-issued after every boot and when a connector
+  comes back Available from Faulted or Unavailable while the window is open.
 
 Every exchange is a command after the reply, never inside a handler. Failures are
 recorded as events for the operator, not retried in a loop.

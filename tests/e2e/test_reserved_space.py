@@ -294,3 +294,37 @@ async def test_a_reservation_is_reissued_when_the_charger_boots_again(
             finally:
                 loop.cancel()
         assert list(charger.reserved) == [reservation.id]
+
+
+async def test_a_reservation_is_reissued_when_a_fault_clears(sqlite_config: DatabaseConfig) -> None:
+    clock = MovableClock()
+    async with running_system(sqlite_config, clock=clock, configure_at_boot=True) as system:
+        s1, _, alice, _ = await garage(system)
+        reservation = await system.owner_desk.reserve(alice, s1, clock.now(), clock.now() + HOUR)
+        async with connect(
+            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
+        ) as connection:
+            charger = ReservingCharger("CP-G", connection)
+            loop = asyncio.create_task(charger.start())
+            try:
+                await charger.call(
+                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+                )
+                server_side = system.registry.get("CP-G")
+                assert server_side is not None
+                for status in ("Available", "Faulted", "Available"):
+                    if status == "Faulted":
+                        charger.reserved.clear()  # a fault makes the charger drop it
+                    await charger.call(
+                        call.StatusNotification(
+                            connector_id=1,
+                            error_code="NoError" if status == "Available" else "GroundFailure",
+                            status=status,
+                        )
+                    )
+                    await server_side.settled()
+            finally:
+                loop.cancel()
+        # Once at boot, once when the fault cleared; the first Available re-issued nothing.
+        assert [a for a, _ in charger.received] == ["ReserveNow", "ReserveNow"]
+        assert list(charger.reserved) == [reservation.id]
