@@ -37,5 +37,12 @@ typecheck: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python -m central_system.persistence.migrate
 
+## The benchmark, not a test: limit, peer and ours side by side, written to bench/results/
+## (about 13 minutes; `make bench BENCH_ARGS=--quick` for a 2-minute smoke run).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
