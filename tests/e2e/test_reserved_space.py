@@ -7,7 +7,9 @@ central system alone keeps the space for its owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from central_system.domain.model import IdTag, RegistrationStatus
 from central_system.persistence.tables import ReservationRow, TransactionRow
 from central_system.ports import Page
 from central_system.system import CentralSystem
+from central_system.transport.charge_point import CentralChargePoint
 from central_system.transport.mapping import ocpp_time
 from tests.chargers import LibraryCharger, library_charger
 from tests.conftest import DatabaseConfig, MovableClock, ocpp_url, running_system
@@ -225,6 +228,28 @@ class ReservingCharger(LibraryCharger):
         return call_result.CancelReservation(status="Accepted" if known else "Rejected")
 
 
+@contextlib.asynccontextmanager
+async def booted_reserving_charger(
+    system: CentralSystem,
+) -> AsyncIterator[tuple[ReservingCharger, CentralChargePoint]]:
+    """CP-G as a ReservingCharger, booted, with the work after its boot finished."""
+    async with connect(
+        ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
+    ) as connection:
+        charger = ReservingCharger("CP-G", connection)
+        loop = asyncio.create_task(charger.start())
+        try:
+            await charger.call(
+                call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            )
+            server_side = system.registry.get("CP-G")
+            assert server_side is not None
+            await server_side.settled()
+            yield charger, server_side
+        finally:
+            loop.cancel()
+
+
 async def test_reservations_are_mirrored_to_a_charger_that_can_hold_them(
     database_config: DatabaseConfig,
 ) -> None:
@@ -234,40 +259,27 @@ async def test_reservations_are_mirrored_to_a_charger_that_can_hold_them(
         await system.operations.put_id_tag(
             IdTag("ALICE-TAG", owner_id=alice, parent_id_tag="HOME-A")
         )
-        async with connect(
-            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
-        ) as connection:
-            charger = ReservingCharger("CP-G", connection)
-            loop = asyncio.create_task(charger.start())
-            try:
-                await charger.call(
-                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
-                )
-                server_side = system.registry.get("CP-G")
-                assert server_side is not None
-                await server_side.settled()
-                # Reserve for a window that starts now: opened and mirrored at once.
-                reservation = await system.owner_desk.reserve(
-                    alice, s1, clock.now(), clock.now() + 2 * HOUR
-                )
-                assert reservation.state is ReservationState.ACTIVE
-                assert charger.reserved[reservation.id] == {
-                    "connector_id": 1,
-                    "expiry_date": ocpp_time(reservation.ends_at),
-                    "id_tag": "ALICE-TAG",
-                    "parent_id_tag": "HOME-A",
-                    "reservation_id": reservation.id,
-                }
-                # The configuration kept offline authorisation: the charger holds the space.
-                assert charger.configuration["LocalAuthorizeOffline"] == ("true", False)
-                assert charger.configuration["LocalPreAuthorize"] == ("false", False)
+        async with booted_reserving_charger(system) as (charger, _):
+            # Reserve for a window that starts now: opened and mirrored at once.
+            reservation = await system.owner_desk.reserve(
+                alice, s1, clock.now(), clock.now() + 2 * HOUR
+            )
+            assert reservation.state is ReservationState.ACTIVE
+            assert charger.reserved[reservation.id] == {
+                "connector_id": 1,
+                "expiry_date": ocpp_time(reservation.ends_at),
+                "id_tag": "ALICE-TAG",
+                "parent_id_tag": "HOME-A",
+                "reservation_id": reservation.id,
+            }
+            # The configuration kept offline authorisation: the charger holds the space.
+            assert charger.configuration["LocalAuthorizeOffline"] == ("true", False)
+            assert charger.configuration["LocalPreAuthorize"] == ("false", False)
 
-                cancelled = await system.owner_desk.cancel(alice, reservation.id)
-                assert cancelled.state is ReservationState.CANCELLED
-                assert charger.reserved == {}
-                assert [a for a, _ in charger.received] == ["ReserveNow", "CancelReservation"]
-            finally:
-                loop.cancel()
+            cancelled = await system.owner_desk.cancel(alice, reservation.id)
+            assert cancelled.state is ReservationState.CANCELLED
+            assert charger.reserved == {}
+            assert [a for a, _ in charger.received] == ["ReserveNow", "CancelReservation"]
         kinds = [e.kind.value for e in await system.operations.events(Page(), "CP-G")]
         assert kinds.count("reservation_mirrored") == 2
 
@@ -279,20 +291,8 @@ async def test_a_reservation_is_reissued_when_the_charger_boots_again(
     async with running_system(sqlite_config, clock=clock, configure_at_boot=True) as system:
         s1, _, alice, _ = await garage(system)
         reservation = await system.owner_desk.reserve(alice, s1, clock.now(), clock.now() + HOUR)
-        async with connect(
-            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
-        ) as connection:
-            charger = ReservingCharger("CP-G", connection)
-            loop = asyncio.create_task(charger.start())
-            try:
-                await charger.call(
-                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
-                )
-                server_side = system.registry.get("CP-G")
-                assert server_side is not None
-                await server_side.settled()
-            finally:
-                loop.cancel()
+        async with booted_reserving_charger(system) as (charger, _):
+            pass  # the boot alone re-issues the reservation
         assert list(charger.reserved) == [reservation.id]
 
 
@@ -301,30 +301,18 @@ async def test_a_reservation_is_reissued_when_a_fault_clears(sqlite_config: Data
     async with running_system(sqlite_config, clock=clock, configure_at_boot=True) as system:
         s1, _, alice, _ = await garage(system)
         reservation = await system.owner_desk.reserve(alice, s1, clock.now(), clock.now() + HOUR)
-        async with connect(
-            ocpp_url(system, "CP-G"), subprotocols=[Subprotocol("ocpp1.6")]
-        ) as connection:
-            charger = ReservingCharger("CP-G", connection)
-            loop = asyncio.create_task(charger.start())
-            try:
+        async with booted_reserving_charger(system) as (charger, server_side):
+            for status in ("Available", "Faulted", "Available"):
+                if status == "Faulted":
+                    charger.reserved.clear()  # a fault makes the charger drop it
                 await charger.call(
-                    call.BootNotification(charge_point_model="M", charge_point_vendor="V")
-                )
-                server_side = system.registry.get("CP-G")
-                assert server_side is not None
-                for status in ("Available", "Faulted", "Available"):
-                    if status == "Faulted":
-                        charger.reserved.clear()  # a fault makes the charger drop it
-                    await charger.call(
-                        call.StatusNotification(
-                            connector_id=1,
-                            error_code="NoError" if status == "Available" else "GroundFailure",
-                            status=status,
-                        )
+                    call.StatusNotification(
+                        connector_id=1,
+                        error_code="NoError" if status == "Available" else "GroundFailure",
+                        status=status,
                     )
-                    await server_side.settled()
-            finally:
-                loop.cancel()
+                )
+                await server_side.settled()
         # Once at boot, once when the fault cleared; the first Available re-issued nothing.
         assert [a for a, _ in charger.received] == ["ReserveNow", "ReserveNow"]
         assert list(charger.reserved) == [reservation.id]
