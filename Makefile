@@ -41,10 +41,13 @@ migrate: $(STAMP)
 ## (about 14 minutes; `make bench BENCH_ARGS=--quick` for a 2-minute smoke run), then the
 ## cluster run: two worker processes against one on PostgreSQL and Redis.
 .PHONY: bench
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.cluster --rounds 1
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -166,9 +166,12 @@ class Child:
 
     def wait(self, timeout: float) -> Exit:
         """Wait for the child to end; at ``timeout`` stop it (SIGINT, then SIGKILL)."""
+        return self._reap(threading.Timer(timeout, self._interrupt))
+
+    def _reap(self, timer: threading.Timer) -> Exit:
+        """Wait for the child with ``wait4`` (its CPU time), ``timer`` running meanwhile."""
         if self._exit is not None:
             return self._exit
-        timer = threading.Timer(timeout, self._interrupt)
         timer.start()
         try:
             _, status, rusage = os.wait4(self.pid, 0)
@@ -203,11 +206,10 @@ class Child:
         self._signal(signal.SIGKILL)
         return self.wait(STOP_GRACE)
 
-    def stop(self) -> Exit:
-        """SIGINT, and SIGKILL if it has not ended ``STOP_GRACE`` seconds later."""
-        if self._exit is None:
-            self._signal(signal.SIGINT)
-        return self.wait(STOP_GRACE)
+    def stop(self, grace: float = STOP_GRACE) -> Exit:
+        """SIGINT, and SIGKILL if it has not ended ``grace`` seconds later."""
+        self._signal(signal.SIGINT)
+        return self._reap(threading.Timer(grace, lambda: self._signal(signal.SIGKILL)))
 
 
 class Sampler:

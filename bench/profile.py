@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import re
 import shutil
 import sys
@@ -208,6 +209,21 @@ def record(chargers: int, duration: float, rate: int, out: Path) -> Path:
     return target
 
 
+def _load_line(out: Path) -> str:
+    """What the fleet did while the profile was taken, from its summary."""
+    try:
+        fleet = json.loads((out / "profile-ours.fleet.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    window = fleet.get("window") or {}
+    return (
+        f"Load: `python -m bench.load --fleet {fleet['chargers']} --rate 0` for"
+        f" {window.get('seconds', '?')} s after the boot; {fleet['connected']} connected,"
+        f" all booted in {fleet['boot_time_s']} s, {window.get('messages_per_s')} messages/s"
+        f" once booted, {fleet['errors']} errors.\n\n"
+    )
+
+
 def _read_lines(path: Path) -> list[str]:
     if path.suffix == ".gz":
         with gzip.open(path, "rt", encoding="utf-8") as zipped:
@@ -230,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sqlalchemy/orm",
         "aiosqlite",
         "central_system/persistence",
-        "validate_payload",
+        "central_system/transport/validation",
         "websockets/",
         "message_log",
         "json/",
@@ -240,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = summarise(stacks) + "\nInclusive (any frame on the stack):\n\n"
     body += "\n".join(f"- `{needle}`: {share}%" for needle, share in shares.items()) + "\n"
     report = args.out / "profile-ours.md"
-    report.write_text(f"# Profile of ours under closed-loop load\n\n{body}", encoding="utf-8")
+    heading = "# Profile of ours under closed-loop load\n\n" + _load_line(args.out)
+    report.write_text(heading + body, encoding="utf-8")
     print(body)
     return 0
 

@@ -342,8 +342,38 @@ def _leak(results: dict[str, Any]) -> Goal:
     if not leak or leak.get("rss_ratio") is None:
         return Goal(text, "not measured", None)
     first, second = (run["rss_after"] / MIB for run in leak["runs"])
-    measured = f"{first:.0f} -> {second:.0f} MiB = {leak['rss_ratio']:.3f}x"
+    chargers = (leak.get("settings") or {}).get("chargers")
+    clean = all(run.get("errors") == 0 and run.get("connected") == chargers for run in leak["runs"])
+    measured = f"{leak['scenario']}: {first:.0f} -> {second:.0f} MiB = {leak['rss_ratio']:.3f}x"
+    if not clean:
+        measured += " (the runs had errors or chargers missing: not the same work)"
     return Goal(text, measured, leak["rss_ratio"] <= 1.05)
+
+
+def _leak_section(results: dict[str, Any]) -> list[str]:
+    leak = results.get("leak")
+    if not leak or "settings" not in leak:
+        return []
+    settings = leak["settings"]
+    lines = [
+        "## Leak check (ours)",
+        "",
+        f"{settings['chargers']} chargers, closed loop, {settings['duration']:g} s twice"
+        " against one process.",
+        "",
+        "| run | connected | errors | boot all (s) | msg/s (window) | server CPU ms/msg |"
+        " RSS after (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, run in enumerate(leak["runs"], start=1):
+        window = run.get("window") or {}
+        rss = run.get("rss_after")
+        lines.append(
+            f"| {number} | {run.get('connected')}/{settings['chargers']} | {run.get('errors')} |"
+            f" {fmt(run.get('boot_time_s'))} | {fmt(window.get('messages_per_s'))} |"
+            f" {fmt(run.get('cpu_ms_per_message'), 3)} | {fmt(rss / MIB if rss else None)} |"
+        )
+    return [*lines, ""]
 
 
 def _clean(table: Cells) -> Goal:
@@ -492,6 +522,7 @@ def markdown(results: dict[str, Any], table: Cells) -> str:
     lines += _goals_table(goals(results, table))
     lines += _ratios_table(results, table)
     lines += _medians_table(results, table)
+    lines += _leak_section(results)
     lines += _latency_table(results, table)
     lines += ["![latency](latency.png)", "", "![throughput](throughput.png)", ""]
     return "\n".join(lines)

@@ -4,10 +4,10 @@ For every repeat and scenario it starts each of the three servers fresh (their
 order rotates from one repeat to the next), drives it with a fleet of simulated
 chargers on the loopback, measures the server's CPU time and memory with
 ``psutil`` and the load generator's CPU time with ``wait4``, and stops both.
-The first closed-loop run of ours is followed by an identical one against the
-same process: the leak check. Writes ``latest.json`` (every run, raw), then ``summary.md``
-and the plots (``bench.report``). A benchmark, not a test: it never fails on a
-number, only when it cannot measure.
+After the repeats the leak check drives one process of ours twice with the same
+longer closed-loop load and compares its RSS after each. Writes ``latest.json``
+(every run, raw), then ``summary.md`` and the plots (``bench.report``). A
+benchmark, not a test: it never fails on a number, only when it cannot measure.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from bench.servers import BENCH_TAG, SERVERS, Server, start
 
 #: Seconds beyond its own bound that a load generator may take before it is stopped.
 CLIENT_GRACE = 45.0
+#: Seconds a server may take to stop (SIGINT) before it is killed.
+SERVER_STOP_GRACE = 3.0
 #: Memory per charger is reported only when at least this share of the chargers connected.
 MIN_CONNECTED_SHARE = 0.9
 #: Open files each child may have: a charger is one socket on each side.
@@ -137,8 +139,6 @@ class Runner:
         self.work = work
         self.seed_base = seed_base
         self._count = 0
-        #: The leak check's result, once it has run.
-        self.leak: dict[str, Any] | None = None
 
     def _path(self, stem: str) -> Path:
         self._count += 1
@@ -191,21 +191,18 @@ class Runner:
             "server_rss_idle": idle.rss_bytes if idle else None,
         }
 
-    def measure(
-        self, scenario: Scenario, name: str, repeat: int, log_dir: Path, *, leak: bool = False
-    ) -> dict[str, Any]:
-        """One scenario against a fresh server; with ``leak``, the same load once more after."""
+    def measure(self, scenario: Scenario, name: str, repeat: int, log_dir: Path) -> dict[str, Any]:
+        """One scenario against a fresh server."""
         server = start(name, log_dir)
         base = server.child.usage()
         try:
             measured = self.drive(scenario, server, self.seed_base + repeat)
-            if leak:
-                self.leak = self._again(scenario, server, measured, self.seed_base + repeat)
         except ChildError as error:  # recorded: the run could not be measured
             measured = {"client": None, "failure": str(error)}
         finally:
             stopping = time.monotonic()
-            stopped = server.child.stop()
+            # What a server does while stopping is not measured: bounded, then killed.
+            stopped = server.child.stop(SERVER_STOP_GRACE)
             stop_s = time.monotonic() - stopping
             shutil.rmtree(server.workdir, ignore_errors=True)
         record = {
@@ -223,21 +220,32 @@ class Runner:
             record |= _memory_per_charger(record, base.rss_bytes, scenario.chargers)
         return record
 
-    def _again(
-        self, scenario: Scenario, server: Server, first: dict[str, Any], seed: int
-    ) -> dict[str, Any]:
-        """The leak check: RSS after the run just measured, and after an identical one."""
-        runs = [first]
-        rss = [_quiet_rss(server)]
-        runs.append(self.drive(scenario, server, seed))
-        rss.append(_quiet_rss(server))
+    def leak_check(self, log_dir: Path) -> dict[str, Any]:
+        """The same closed-loop load twice against one process of ours: RSS after each.
+
+        Long enough for ours to boot every charger and then run sessions, so that
+        both runs do the same work.
+        """
+        scenario = self.plan.leak
+        server = start("ours", log_dir)
+        runs, rss = [], []
+        try:
+            for _ in range(2):
+                runs.append(self.drive(scenario, server, self.seed_base))
+                rss.append(_quiet_rss(server))
+        finally:
+            server.child.stop(SERVER_STOP_GRACE)
+            shutil.rmtree(server.workdir, ignore_errors=True)
         summaries = [
             {
                 "rss_after": size,
                 "messages": (run.get("client") or {}).get("messages"),
                 "errors": (run.get("client") or {}).get("errors"),
                 "connected": (run.get("client") or {}).get("connected"),
+                "boot_time_s": (run.get("client") or {}).get("boot_time_s"),
+                "window": (run.get("client") or {}).get("window"),
                 "server_cpu_s": run.get("server_cpu_s"),
+                "cpu_ms_per_message": run.get("cpu_ms_per_message"),
             }
             for run, size in zip(runs, rss, strict=True)
         ]
@@ -245,6 +253,7 @@ class Runner:
         return {
             "scenario": scenario.name,
             "server": server.name,
+            "settings": asdict(scenario),
             "runs": summaries,
             "rss_ratio": ratio,
         }
@@ -341,13 +350,14 @@ def run(plan: Plan, repeats: int, out: Path, only: Sequence[str]) -> dict[str, A
     for repeat in range(repeats):
         for scenario in scenarios:
             for name in order_for(repeat):
-                # The leak check rides on the first closed-loop run of ours.
-                leak = repeat == 0 and name == "ours" and scenario == plan.leak
-                record = runner.measure(scenario, name, repeat, log_dir, leak=leak)
+                record = runner.measure(scenario, name, repeat, log_dir)
                 results["runs"].append(record)
-                results["leak"] = runner.leak
                 _save(results, out)
                 print(f"[{time.monotonic() - started:6.0f}s] {_line(record)}", flush=True)
+    if not only or "leak" in only:
+        results["leak"] = leak = runner.leak_check(log_dir)
+        rss = ", ".join(f"{(r['rss_after'] or 0) / 2**20:.0f} MiB" for r in leak["runs"])
+        print(f"[{time.monotonic() - started:6.0f}s] leak check: RSS after each run {rss}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     _save(results, out)
     return results
