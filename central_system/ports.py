@@ -6,11 +6,11 @@ tests use the in-memory fakes of ``tests/fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from central_system.domain.accounts import OwnerAccount, OwnerToken
 from central_system.domain.garage import Owner, Reservation, ReservationState, Space
@@ -30,6 +30,8 @@ from central_system.domain.model import (
     Transaction,
 )
 from central_system.domain.security import ChargerSecurity, SecurityProfile
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -295,6 +297,22 @@ class UnitOfWorkFactory(Protocol):
         ``read_only`` promises not to write, which lets SQLite read beside the writer.
         """
         ...
+
+
+class DatabaseRunner(Protocol):
+    """Where a use case's database part runs: ``await run(coroutine)`` returns its result.
+
+    On SQLite it is the writer thread, which commits many such parts at once; on
+    PostgreSQL, and in the unit tests, the coroutine simply runs where it is.
+    The coroutine may await nothing but units of work from the matching factory.
+    """
+
+    async def __call__(self, work: Coroutine[Any, Any, T]) -> T: ...
+
+
+async def run_here(work: Coroutine[Any, Any, T]) -> T:
+    """The ``DatabaseRunner`` that runs the coroutine in place."""
+    return await work
 
 
 class FrameLog(Protocol):

@@ -6,10 +6,12 @@ Neither knows about OCPP frames, WebSockets, HTTP or SQL.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from central_system.domain import rules
 from central_system.domain.charging_rule import (
@@ -45,9 +47,35 @@ from central_system.domain.model import (
     Transaction,
     UnknownChargerPolicy,
 )
-from central_system.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
+from central_system.ports import (
+    Clock,
+    DatabaseRunner,
+    Page,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    run_here,
+)
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _on_database(
+    method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
+    """Run the use case where its database is (``ChargerSessions(run=...)``).
+
+    Such a method awaits nothing but its units of work, so it can run on the
+    SQLite writer's thread as one job of a group commit.
+    """
+
+    @functools.wraps(method)
+    async def on_database(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(method(self, *args, **kwargs))
+
+    return on_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +101,10 @@ class ChargerSessions:
         unknown_chargers: UnknownChargerPolicy,
         charging_policy: ChargingPolicy = ChargingPolicy.REGISTERED_TAGS,
         data_transfer_handlers: dict[str, DataTransferHandler] | None = None,
+        run: DatabaseRunner = run_here,
     ) -> None:
         self._uow = uow
+        self._run = run
         self._charging_policy = charging_policy
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
@@ -82,6 +112,7 @@ class ChargerSessions:
         self._unknown_chargers = unknown_chargers
         self._data_transfer_handlers = dict(data_transfer_handlers or {})
 
+    @_on_database
     async def admit(self, charge_point_id: str) -> bool:
         """May a WebSocket for this charge point id be opened? Registers it by policy."""
         # A reconnect storm is mostly known chargers: answer those without the writer.
@@ -106,6 +137,7 @@ class ChargerSessions:
             await uow.commit()
             return True
 
+    @_on_database
     async def boot(self, charge_point_id: str, info: BootInfo) -> BootDecision:
         now = self._clock.now()
         async with self._uow() as uow:
@@ -123,6 +155,7 @@ class ChargerSessions:
         """The time to give the charger; last-seen follows from the message log."""
         return self._clock.now()
 
+    @_on_database
     async def status_notification(
         self, charge_point_id: str, report: ConnectorStatus
     ) -> Reminder | None:
@@ -151,6 +184,7 @@ class ChargerSessions:
                 )
         return None
 
+    @_on_database
     async def authorize(self, charge_point_id: str, id_tag: str) -> Verdict:
         """Authorize carries no connector: decide over every space behind the charger."""
         now = self._clock.now()
@@ -160,6 +194,7 @@ class ChargerSessions:
         decision = decide_charging(tag, spaces, now, self._charging_policy)
         return _verdict(decision, charge_point_id, None, id_tag)
 
+    @_on_database
     async def start_transaction(self, charge_point_id: str, request: StartRequest) -> StartOutcome:
         """Record a start and answer it; a retried start gets the same transaction id.
 
@@ -235,6 +270,7 @@ class ChargerSessions:
             info = IdTagInfo(existing.start_status, expiry_date=now)
         return StartOutcome(existing.id, info, replayed=True)
 
+    @_on_database
     async def stop_transaction(
         self, charge_point_id: str, request: StopRequest
     ) -> IdTagInfo | None:
@@ -312,6 +348,7 @@ class ChargerSessions:
             return None
         return rules.authorize_tag(tag, now)
 
+    @_on_database
     async def meter_values(
         self,
         charge_point_id: str,
@@ -346,6 +383,18 @@ class ChargerSessions:
             if handler is None
             else await handler(charge_point_id, message_id, data)
         )
+        await self._record_data_transfer(charge_point_id, vendor_id, message_id, data, reply)
+        return reply
+
+    @_on_database
+    async def _record_data_transfer(
+        self,
+        charge_point_id: str,
+        vendor_id: str,
+        message_id: str | None,
+        data: str | None,
+        reply: DataTransferReply,
+    ) -> None:
         async with self._uow() as uow:
             await uow.data_transfers.add(
                 charge_point_id,
@@ -356,8 +405,8 @@ class ChargerSessions:
                 at=self._clock.now(),
             )
             await uow.commit()
-        return reply
 
+    @_on_database
     async def diagnostics_status(self, charge_point_id: str, status: str) -> None:
         async with self._uow() as uow:
             await uow.charge_points.set_diagnostics_status(charge_point_id, status)
@@ -371,6 +420,7 @@ class ChargerSessions:
             )
             await uow.commit()
 
+    @_on_database
     async def firmware_status(self, charge_point_id: str, status: str) -> None:
         async with self._uow() as uow:
             await uow.charge_points.set_firmware_status(charge_point_id, status)
@@ -384,6 +434,7 @@ class ChargerSessions:
             )
             await uow.commit()
 
+    @_on_database
     async def record_capabilities(
         self, charge_point_id: str, capabilities: ChargerCapabilities
     ) -> None:
@@ -405,11 +456,13 @@ class ChargerSessions:
             )
             await uow.commit()
 
+    @_on_database
     async def capabilities(self, charge_point_id: str) -> ChargerCapabilities | None:
         async with self._uow(read_only=True) as uow:
             charger = await uow.charge_points.get(charge_point_id)
         return None if charger is None else charger.capabilities
 
+    @_on_database
     async def record_event(self, event: Event) -> None:
         async with self._uow() as uow:
             await uow.events.add(event)

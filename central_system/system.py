@@ -35,8 +35,12 @@ from central_system.observability import Metrics
 from central_system.owner_desk import OwnerDesk
 from central_system.persistence import migrations
 from central_system.persistence.db import Database, create_database
-from central_system.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from central_system.ports import ChargerCommands, Clock
+from central_system.persistence.unit_of_work import (
+    GroupUnitOfWorkFactory,
+    SqlAlchemyUnitOfWorkFactory,
+)
+from central_system.persistence.writer import SqliteWriter
+from central_system.ports import ChargerCommands, Clock, run_here
 from central_system.reservations import Garage, ReservationLimits
 from central_system.services import ChargerSessions, Operations
 from central_system.transport import validation
@@ -117,9 +121,18 @@ class CentralSystem:
             schema=settings.database_schema,
         )
         self.uow = SqlAlchemyUnitOfWorkFactory(self.database, self.clock)
+        #: On SQLite, the thread that writes what chargers send, in group commits.
+        self.writer = (
+            SqliteWriter(settings.database_url.get_secret_value())
+            if self.database.is_sqlite
+            else None
+        )
         self.metrics = Metrics()
         self.sessions = ChargerSessions(
-            uow=self.uow,
+            uow=self.uow
+            if self.writer is None
+            else GroupUnitOfWorkFactory(self.writer, self.clock),
+            run=run_here if self.writer is None else self.writer,
             clock=self.clock,
             heartbeat_interval=settings.heartbeat_interval,
             boot_retry_interval=settings.boot_retry_interval,
@@ -154,6 +167,7 @@ class CentralSystem:
             batch_size=settings.message_log_batch,
             queue_size=settings.message_log_queue,
             retention=timedelta(days=settings.message_log_retention_days),
+            writer=self.writer,
         )
         self.registry = ConnectionRegistry(listener=self.cluster)
         self.commands: ChargerCommands = ConnectedChargers(self.registry)
@@ -303,6 +317,8 @@ class CentralSystem:
         else:
             await upgrade_exclusively(self.database.write_engine, self.settings.database_schema)
         await asyncio.to_thread(validation.preload)
+        if self.writer is not None:
+            self.writer.start()
         self._prepared = True
 
     async def start(self) -> None:
@@ -387,7 +403,9 @@ class CentralSystem:
             await self.cluster.drain(self.settings.drain_seconds)
 
     async def stop(self) -> None:
-        """Close sockets, let sessions finish, write what is pending, release the DB."""
+        """Close sockets, let sessions finish, write what is pending, release the DB.
+
+        Also releases a system that was only prepared."""
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
@@ -400,6 +418,8 @@ class CentralSystem:
         if self._api_socket is not None:
             self._api_socket.close()
         await self.message_log.stop()
+        if self.writer is not None:
+            await self.writer.stop()
         if self.cluster is not None:
             await self.cluster.stop()
         await self.database.dispose()

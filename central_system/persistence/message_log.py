@@ -3,7 +3,8 @@
 Frames are queued in memory (bounded; a full queue makes the receiving side wait
 rather than drop a frame) and written in batches by one task. The same batch
 moves each charger's ``last_seen_at`` to its newest incoming frame, so a charger's
-liveness costs no write of its own.
+liveness costs no write of its own. On SQLite the batch is one job of the writer
+thread's group commit (``persistence.writer``).
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from central_system.domain.model import LoggedMessage
 from central_system.persistence.db import Database
 from central_system.persistence.tables import ChargePointRow, MessageLogRow
+from central_system.persistence.writer import SqliteWriter
 from central_system.ports import Clock
 
 logger = logging.getLogger(__name__)
+
+_frames = cast(Table, MessageLogRow.__table__)
+_charge_points = cast(Table, ChargePointRow.__table__)
+_INSERT_FRAME = insert(_frames)
+_LAST_SEEN = update(_charge_points).where(_charge_points.c.id == bindparam("b_id"))
 
 
 class MessageLog:
@@ -32,8 +41,10 @@ class MessageLog:
         queue_size: int = 10_000,
         retention: timedelta = timedelta(days=30),
         retention_every: timedelta = timedelta(hours=1),
+        writer: SqliteWriter | None = None,
     ) -> None:
         self._database = database
+        self._sqlite = writer
         self._clock = clock
         self._batch_size = batch_size
         self._queue: asyncio.Queue[LoggedMessage] = asyncio.Queue(maxsize=queue_size)
@@ -79,13 +90,27 @@ class MessageLog:
                     self._queue.task_done()
 
     async def _write(self, batch: list[LoggedMessage]) -> None:
+        if self._sqlite is None:
+            await self._insert(self._database.write_sessions, batch)
+        else:
+            await self._sqlite(self._insert_on_writer(self._sqlite, batch))
+
+    @classmethod
+    async def _insert_on_writer(cls, writer: SqliteWriter, batch: list[LoggedMessage]) -> None:
+        assert writer.sessions is not None  # this runs on the writer's thread
+        await cls._insert(writer.sessions, batch)
+
+    @staticmethod
+    async def _insert(
+        sessions: async_sessionmaker[AsyncSession], batch: list[LoggedMessage]
+    ) -> None:
         last_seen: dict[str, datetime] = {}
         for frame in batch:
             if frame.direction == "in":
                 last_seen[frame.charge_point_id] = frame.at
-        async with self._database.write_sessions() as session, session.begin():
+        async with sessions() as session, session.begin():
             await session.execute(
-                insert(MessageLogRow),
+                _INSERT_FRAME,
                 [
                     {
                         "charge_point_id": f.charge_point_id,
@@ -99,11 +124,10 @@ class MessageLog:
                     for f in batch
                 ],
             )
-            for charge_point_id, at in last_seen.items():
+            if last_seen:
                 await session.execute(
-                    update(ChargePointRow)
-                    .where(ChargePointRow.id == charge_point_id)
-                    .values(last_seen_at=at)
+                    _LAST_SEEN,
+                    [{"b_id": cp, "last_seen_at": at} for cp, at in last_seen.items()],
                 )
 
     async def prune(self) -> int:

@@ -1,11 +1,18 @@
-"""Rows to domain objects and back. No rules, no commits."""
+"""Rows to domain objects and back. No rules, no commits.
+
+What chargers cause (a status, a start, a meter value, an event) runs through
+statements built once below, on the tables rather than the mapped classes: the
+ORM's per-call statement building and identity map cost more than the SQL
+itself on that path. The operator's and owners' reads keep the ORM's comfort.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +56,70 @@ from central_system.persistence.tables import (
 from central_system.ports import Page
 
 
-def _charge_point(row: ChargePointRow) -> ChargePoint:
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_charge_points = _table(ChargePointRow)
+_connectors = _table(ConnectorRow)
+_status_notifications = _table(StatusNotificationRow)
+_id_tags = _table(IdTagRow)
+_transactions = _table(TransactionRow)
+_meter_values = _table(MeterValueRow)
+_events = _table(EventRow)
+_spaces = _table(SpaceRow)
+_reservations = _table(ReservationRow)
+
+# Bound parameters are named b_*: an UPDATE takes its SET columns from the other keys.
+_CHARGE_POINT = select(_charge_points).where(_charge_points.c.id == bindparam("b_id"))
+_UPDATE_CHARGE_POINT = update(_charge_points).where(_charge_points.c.id == bindparam("b_id"))
+_UPDATE_CONNECTOR = update(_connectors).where(
+    _connectors.c.charge_point_id == bindparam("b_charge_point_id"),
+    _connectors.c.connector_id == bindparam("b_connector_id"),
+)
+_INSERT_CONNECTOR = insert(_connectors)
+_INSERT_STATUS = insert(_status_notifications)
+_ID_TAG = select(_id_tags).where(_id_tags.c.id_tag == bindparam("b_id_tag"))
+_OWNER_TAGS = (
+    select(_id_tags)
+    .where(_id_tags.c.owner_id == bindparam("b_owner_id"))
+    .order_by(_id_tags.c.id_tag)
+)
+_TRANSACTION = select(_transactions).where(_transactions.c.id == bindparam("b_id"))
+_FIND_START = select(_transactions).where(
+    _transactions.c.charge_point_id == bindparam("b_charge_point_id"),
+    _transactions.c.connector_id == bindparam("b_connector_id"),
+    _transactions.c.id_tag == bindparam("b_id_tag"),
+    _transactions.c.start_timestamp_raw == bindparam("b_timestamp_raw"),
+    _transactions.c.meter_start == bindparam("b_meter_start"),
+)
+_OPEN_ON_CONNECTOR = select(_transactions).where(
+    _transactions.c.charge_point_id == bindparam("b_charge_point_id"),
+    _transactions.c.connector_id == bindparam("b_connector_id"),
+    _transactions.c.stopped_at.is_(None),
+)
+_INSERT_TRANSACTION = insert(_transactions).returning(_transactions.c.id)
+_STOP_TRANSACTION = update(_transactions).where(
+    _transactions.c.id == bindparam("b_id"), _transactions.c.stopped_at.is_(None)
+)
+_INSERT_METER_VALUES = insert(_meter_values)
+_INSERT_EVENT = insert(_events)
+_SPACES_AT_CHARGER = (
+    select(_spaces)
+    .where(_spaces.c.charge_point_id == bindparam("b_charge_point_id"))
+    .order_by(_spaces.c.connector_id)
+)
+_SPACES_AT_CONNECTOR = (
+    select(_spaces)
+    .where(
+        _spaces.c.charge_point_id == bindparam("b_charge_point_id"),
+        _spaces.c.connector_id == bindparam("b_connector_id"),
+    )
+    .order_by(_spaces.c.connector_id)
+)
+
+
+def _charge_point(row: ChargePointRow | Any) -> ChargePoint:
     return ChargePoint(
         id=row.id,
         registration_status=RegistrationStatus(row.registration_status),
@@ -78,7 +148,8 @@ class SqlAlchemyChargePointRepository:
         self._now = now
 
     async def get(self, charge_point_id: str) -> ChargePoint | None:
-        row = await self._session.get(ChargePointRow, charge_point_id)
+        result = await self._session.execute(_CHARGE_POINT, {"b_id": charge_point_id})
+        row = result.first()
         return None if row is None else _charge_point(row)
 
     async def list(self, page: Page) -> Sequence[ChargePoint]:
@@ -107,51 +178,40 @@ class SqlAlchemyChargePointRepository:
         )
 
     async def record_boot(self, charge_point_id: str, info: BootInfo, at: datetime) -> None:
-        await self._session.execute(
-            update(ChargePointRow)
-            .where(ChargePointRow.id == charge_point_id)
-            .values(
-                vendor=info.vendor,
-                model=info.model,
-                serial_number=info.serial_number,
-                charge_box_serial_number=info.charge_box_serial_number,
-                firmware_version=info.firmware_version,
-                iccid=info.iccid,
-                imsi=info.imsi,
-                meter_type=info.meter_type,
-                meter_serial_number=info.meter_serial_number,
-                last_boot_at=at,
-                last_seen_at=at,
-            )
+        await self._update(
+            charge_point_id,
+            vendor=info.vendor,
+            model=info.model,
+            serial_number=info.serial_number,
+            charge_box_serial_number=info.charge_box_serial_number,
+            firmware_version=info.firmware_version,
+            iccid=info.iccid,
+            imsi=info.imsi,
+            meter_type=info.meter_type,
+            meter_serial_number=info.meter_serial_number,
+            last_boot_at=at,
+            last_seen_at=at,
         )
 
     async def set_capabilities(
         self, charge_point_id: str, capabilities: ChargerCapabilities
     ) -> None:
-        await self._session.execute(
-            update(ChargePointRow)
-            .where(ChargePointRow.id == charge_point_id)
-            .values(
-                feature_profiles=",".join(sorted(capabilities.feature_profiles)),
-                can_display_messages=capabilities.can_display_messages,
-                configuration=capabilities.configuration,
-                configuration_refused=capabilities.refused,
-            )
+        await self._update(
+            charge_point_id,
+            feature_profiles=",".join(sorted(capabilities.feature_profiles)),
+            can_display_messages=capabilities.can_display_messages,
+            configuration=capabilities.configuration,
+            configuration_refused=capabilities.refused,
         )
 
     async def set_diagnostics_status(self, charge_point_id: str, status: str) -> None:
-        await self._session.execute(
-            update(ChargePointRow)
-            .where(ChargePointRow.id == charge_point_id)
-            .values(diagnostics_status=status)
-        )
+        await self._update(charge_point_id, diagnostics_status=status)
 
     async def set_firmware_status(self, charge_point_id: str, status: str) -> None:
-        await self._session.execute(
-            update(ChargePointRow)
-            .where(ChargePointRow.id == charge_point_id)
-            .values(firmware_status=status)
-        )
+        await self._update(charge_point_id, firmware_status=status)
+
+    async def _update(self, charge_point_id: str, **values: object) -> None:
+        await self._session.execute(_UPDATE_CHARGE_POINT, {"b_id": charge_point_id, **values})
 
     async def delete(self, charge_point_id: str) -> bool:
         try:
@@ -197,29 +257,21 @@ class SqlAlchemyConnectorRepository:
             "vendor_error_code": report.vendor_error_code,
             "status_at": status_at,
         }
-        await self._session.execute(
-            insert(StatusNotificationRow).values(
-                charge_point_id=charge_point_id,
-                connector_id=report.connector_id,
-                received_at=received_at,
+        key = {"charge_point_id": charge_point_id, "connector_id": report.connector_id}
+        await self._session.execute(_INSERT_STATUS, {**key, **values, "received_at": received_at})
+        updated = await self._session.execute(
+            _UPDATE_CONNECTOR,
+            {
+                "b_charge_point_id": charge_point_id,
+                "b_connector_id": report.connector_id,
                 **values,
-            )
+                "updated_at": received_at,
+            },
         )
-        row = await self._session.get(ConnectorRow, (charge_point_id, report.connector_id))
-        if row is None:
-            self._session.add(
-                ConnectorRow(
-                    charge_point_id=charge_point_id,
-                    connector_id=report.connector_id,
-                    updated_at=received_at,
-                    **values,
-                )
+        if not getattr(updated, "rowcount", 0):  # the connector's first status
+            await self._session.execute(
+                _INSERT_CONNECTOR, {**key, **values, "updated_at": received_at}
             )
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = received_at
-        await self._session.flush()
 
     async def for_charge_point(self, charge_point_id: str) -> Sequence[Connector]:
         rows = await self._session.scalars(
@@ -230,7 +282,7 @@ class SqlAlchemyConnectorRepository:
         return [_connector(row) for row in rows]
 
 
-def _id_tag(row: IdTagRow) -> IdTag:
+def _id_tag(row: IdTagRow | Any) -> IdTag:
     return IdTag(
         id_tag=row.id_tag,
         status=TagStatus(row.status),
@@ -245,7 +297,7 @@ class SqlAlchemyIdTagRepository:
         self._session = session
 
     async def get(self, id_tag: str) -> IdTag | None:
-        row = await self._session.get(IdTagRow, id_tag)
+        row = (await self._session.execute(_ID_TAG, {"b_id_tag": id_tag})).first()
         return None if row is None else _id_tag(row)
 
     async def put(self, tag: IdTag) -> None:
@@ -270,7 +322,7 @@ class SqlAlchemyIdTagRepository:
         return bool(getattr(result, "rowcount", 0))
 
 
-def _transaction(row: TransactionRow) -> Transaction:
+def _transaction(row: TransactionRow | Any) -> Transaction:
     return Transaction(
         id=row.id,
         charge_point_id=row.charge_point_id,
@@ -293,15 +345,17 @@ class SqlAlchemyTransactionRepository:
         self._now = now
 
     async def find_start(self, charge_point_id: str, request: StartRequest) -> Transaction | None:
-        row = await self._session.scalar(
-            select(TransactionRow).where(
-                TransactionRow.charge_point_id == charge_point_id,
-                TransactionRow.connector_id == request.connector_id,
-                TransactionRow.id_tag == request.id_tag,
-                TransactionRow.start_timestamp_raw == request.timestamp_raw,
-                TransactionRow.meter_start == request.meter_start,
-            )
+        result = await self._session.execute(
+            _FIND_START,
+            {
+                "b_charge_point_id": charge_point_id,
+                "b_connector_id": request.connector_id,
+                "b_id_tag": request.id_tag,
+                "b_timestamp_raw": request.timestamp_raw,
+                "b_meter_start": request.meter_start,
+            },
         )
+        row = result.first()
         return None if row is None else _transaction(row)
 
     async def add(
@@ -309,21 +363,21 @@ class SqlAlchemyTransactionRepository:
     ) -> Transaction | None:
         try:
             async with self._session.begin_nested():
-                transaction_id = await self._session.scalar(
-                    insert(TransactionRow)
-                    .values(
-                        charge_point_id=charge_point_id,
-                        connector_id=request.connector_id,
-                        id_tag=request.id_tag,
-                        meter_start=request.meter_start,
-                        start_timestamp_raw=request.timestamp_raw,
-                        started_at=started_at,
-                        reservation_id=request.reservation_id,
-                        start_status=status.value,
-                        created_at=self._now,
-                    )
-                    .returning(TransactionRow.id)
+                result = await self._session.execute(
+                    _INSERT_TRANSACTION,
+                    {
+                        "charge_point_id": charge_point_id,
+                        "connector_id": request.connector_id,
+                        "id_tag": request.id_tag,
+                        "meter_start": request.meter_start,
+                        "start_timestamp_raw": request.timestamp_raw,
+                        "started_at": started_at,
+                        "reservation_id": request.reservation_id,
+                        "start_status": status.value,
+                        "created_at": self._now,
+                    },
                 )
+                transaction_id = result.scalar_one()
         except IntegrityError:
             return None
         assert transaction_id is not None
@@ -339,20 +393,17 @@ class SqlAlchemyTransactionRepository:
         )
 
     async def get(self, transaction_id: int) -> Transaction | None:
-        row = await self._session.get(TransactionRow, transaction_id)
+        row = (await self._session.execute(_TRANSACTION, {"b_id": transaction_id})).first()
         return None if row is None else _transaction(row)
 
     async def open_on_connector(
         self, charge_point_id: str, connector_id: int
     ) -> Sequence[Transaction]:
-        rows = await self._session.scalars(
-            select(TransactionRow).where(
-                TransactionRow.charge_point_id == charge_point_id,
-                TransactionRow.connector_id == connector_id,
-                TransactionRow.stopped_at.is_(None),
-            )
+        result = await self._session.execute(
+            _OPEN_ON_CONNECTOR,
+            {"b_charge_point_id": charge_point_id, "b_connector_id": connector_id},
         )
-        return [_transaction(row) for row in rows]
+        return [_transaction(row) for row in result]
 
     async def stop(
         self,
@@ -364,11 +415,14 @@ class SqlAlchemyTransactionRepository:
         id_tag: str | None,
     ) -> bool:
         result = await self._session.execute(
-            update(TransactionRow)
-            .where(TransactionRow.id == transaction_id, TransactionRow.stopped_at.is_(None))
-            .values(
-                meter_stop=meter_stop, stopped_at=stopped_at, stop_reason=reason, stop_id_tag=id_tag
-            )
+            _STOP_TRANSACTION,
+            {
+                "b_id": transaction_id,
+                "meter_stop": meter_stop,
+                "stopped_at": stopped_at,
+                "stop_reason": reason,
+                "stop_id_tag": id_tag,
+            },
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -418,7 +472,7 @@ class SqlAlchemyMeterValueRepository:
             for sample in meter_value.sampled_values
         ]
         if rows:
-            await self._session.execute(insert(MeterValueRow), rows)
+            await self._session.execute(_INSERT_METER_VALUES, rows)
 
     async def for_transaction(self, transaction_id: int) -> Sequence[tuple[MeterValue, str]]:
         rows = await self._session.scalars(
@@ -451,12 +505,13 @@ class SqlAlchemyEventRepository:
 
     async def add(self, event: Event) -> None:
         await self._session.execute(
-            insert(EventRow).values(
-                kind=event.kind.value,
-                at=event.at,
-                charge_point_id=event.charge_point_id,
-                detail=event.detail,
-            )
+            _INSERT_EVENT,
+            {
+                "kind": event.kind.value,
+                "at": event.at,
+                "charge_point_id": event.charge_point_id,
+                "detail": event.detail,
+            },
         )
 
     async def list(self, page: Page, charge_point_id: str | None = None) -> Sequence[Event]:
@@ -554,10 +609,8 @@ class SqlAlchemyOwnerRepository:
         return [Owner(row.id, row.name) for row in rows]
 
     async def tags(self, owner_id: int) -> Sequence[IdTag]:
-        rows = await self._session.scalars(
-            select(IdTagRow).where(IdTagRow.owner_id == owner_id).order_by(IdTagRow.id_tag)
-        )
-        return [_id_tag(row) for row in rows]
+        result = await self._session.execute(_OWNER_TAGS, {"b_owner_id": owner_id})
+        return [_id_tag(row) for row in result]
 
     async def rename(self, owner_id: int, name: str) -> bool:
         result = await self._session.execute(
@@ -644,7 +697,7 @@ class SqlAlchemyOwnerAccountRepository:
         return int(getattr(result, "rowcount", 0))
 
 
-def _space(row: SpaceRow) -> Space:
+def _space(row: SpaceRow | Any) -> Space:
     return Space(
         id=row.id,
         label=row.label,
@@ -693,11 +746,16 @@ class SqlAlchemySpaceRepository:
     async def at_charger(
         self, charge_point_id: str, connector_id: int | None = None
     ) -> Sequence[Space]:
-        query = select(SpaceRow).where(SpaceRow.charge_point_id == charge_point_id)
-        if connector_id is not None:
-            query = query.where(SpaceRow.connector_id == connector_id)
-        rows = await self._session.scalars(query.order_by(SpaceRow.connector_id))
-        return [_space(row) for row in rows]
+        if connector_id is None:
+            result = await self._session.execute(
+                _SPACES_AT_CHARGER, {"b_charge_point_id": charge_point_id}
+            )
+        else:
+            result = await self._session.execute(
+                _SPACES_AT_CONNECTOR,
+                {"b_charge_point_id": charge_point_id, "b_connector_id": connector_id},
+            )
+        return [_space(row) for row in result]
 
     async def update(self, space: Space) -> bool:
         try:
@@ -724,7 +782,22 @@ class SqlAlchemySpaceRepository:
 _LIVE = (ReservationState.BOOKED.value, ReservationState.ACTIVE.value)
 
 
-def _reservation(row: ReservationRow) -> Reservation:
+_HOLDING = select(_reservations).where(
+    _reservations.c.space_id.in_(bindparam("b_space_ids", expanding=True)),
+    _reservations.c.state.in_(_LIVE),
+    _reservations.c.starts_at <= bindparam("b_now"),
+    _reservations.c.ends_at > bindparam("b_now"),
+)
+_FOR_TRANSACTION = select(_reservations).where(
+    _reservations.c.transaction_id == bindparam("b_transaction_id")
+)
+_SET_STATE = update(_reservations).where(
+    _reservations.c.id == bindparam("b_id"),
+    _reservations.c.state.in_(bindparam("b_expected", expanding=True)),
+)
+
+
+def _reservation(row: ReservationRow | Any) -> Reservation:
     return Reservation(
         id=row.id,
         owner_id=row.owner_id,
@@ -787,15 +860,10 @@ class SqlAlchemyReservationRepository:
     async def holding(self, space_ids: Sequence[int], now: datetime) -> Sequence[Reservation]:
         if not space_ids:
             return []
-        rows = await self._session.scalars(
-            select(ReservationRow).where(
-                ReservationRow.space_id.in_(space_ids),
-                ReservationRow.state.in_(_LIVE),
-                ReservationRow.starts_at <= now,
-                ReservationRow.ends_at > now,
-            )
+        result = await self._session.execute(
+            _HOLDING, {"b_space_ids": list(space_ids), "b_now": now}
         )
-        return [_reservation(row) for row in rows]
+        return [_reservation(row) for row in result]
 
     async def for_owner(self, owner_id: int, page: Page) -> Sequence[Reservation]:
         rows = await self._session.scalars(
@@ -808,9 +876,8 @@ class SqlAlchemyReservationRepository:
         return [_reservation(row) for row in rows]
 
     async def for_transaction(self, transaction_id: int) -> Reservation | None:
-        row = await self._session.scalar(
-            select(ReservationRow).where(ReservationRow.transaction_id == transaction_id)
-        )
+        result = await self._session.execute(_FOR_TRANSACTION, {"b_transaction_id": transaction_id})
+        row = result.first()
         return None if row is None else _reservation(row)
 
     async def live_count(self, owner_id: int, now: datetime) -> int:
@@ -833,17 +900,15 @@ class SqlAlchemyReservationRepository:
         expected: Sequence[ReservationState],
         transaction_id: int | None = None,
     ) -> bool:
-        values: dict[str, object] = {"state": state.value, "updated_at": self._now}
+        values: dict[str, object] = {
+            "b_id": reservation_id,
+            "b_expected": [e.value for e in expected],
+            "state": state.value,
+            "updated_at": self._now,
+        }
         if transaction_id is not None:
             values["transaction_id"] = transaction_id
-        result = await self._session.execute(
-            update(ReservationRow)
-            .where(
-                ReservationRow.id == reservation_id,
-                ReservationRow.state.in_([e.value for e in expected]),
-            )
-            .values(**values)
-        )
+        result = await self._session.execute(_SET_STATE, values)
         return bool(getattr(result, "rowcount", 0))
 
     async def due(self, now: datetime, limit: int) -> Sequence[Reservation]:

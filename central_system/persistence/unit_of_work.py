@@ -24,6 +24,7 @@ from central_system.persistence.repositories import (
     SqlAlchemySpaceRepository,
     SqlAlchemyTransactionRepository,
 )
+from central_system.persistence.writer import SqliteWriter, WriterStopped
 from central_system.ports import Clock
 
 
@@ -100,3 +101,21 @@ class SqlAlchemyUnitOfWorkFactory:
         else:
             sessions = self._database.write_sessions
         return SqlAlchemyUnitOfWork(sessions, self._clock)
+
+
+class GroupUnitOfWorkFactory:
+    """Units of work inside the SQLite writer's group transaction (``persistence.writer``).
+
+    Only code running on the writer's thread may use them. Every group commits
+    with ``synchronous=FULL``, so ``durable`` needs nothing more; reads see the
+    group's earlier writes.
+    """
+
+    def __init__(self, writer: SqliteWriter, clock: Clock) -> None:
+        self._writer = writer
+        self._clock = clock
+
+    def __call__(self, *, durable: bool = False, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+        if self._writer.sessions is None:
+            raise WriterStopped("the database writer has not started")
+        return SqlAlchemyUnitOfWork(self._writer.sessions, self._clock)

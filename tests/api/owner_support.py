@@ -72,7 +72,7 @@ async def prepared_garage(config: DatabaseConfig, **overrides: Any) -> AsyncIter
     try:
         yield await seed(system, clock)
     finally:
-        await system.database.dispose()
+        await system.stop()
 
 
 @contextlib.asynccontextmanager

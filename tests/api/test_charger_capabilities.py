@@ -21,7 +21,7 @@ async def system(sqlite_config: DatabaseConfig) -> AsyncIterator[CentralSystem]:
     try:
         yield prepared
     finally:
-        await prepared.database.dispose()
+        await prepared.stop()
 
 
 async def test_capabilities_read_at_boot_are_shown(system: CentralSystem) -> None:

@@ -50,6 +50,9 @@ async def _prepare(config: DatabaseConfig) -> Garage:
     await system.prepare()
     garage = await seed(system, clock)
     # The app runs on schemathesis' own event loop: leave no connection behind on this one.
+    # (The API does not write through the charger-traffic writer: stop it too.)
+    if system.writer is not None:
+        await system.writer.stop()
     await system.database.dispose()
     return garage
 

@@ -27,7 +27,7 @@ async def system(database_config: DatabaseConfig) -> AsyncIterator[CentralSystem
     try:
         yield prepared
     finally:
-        await prepared.database.dispose()
+        await prepared.stop()
 
 
 @pytest.fixture

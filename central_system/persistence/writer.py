@@ -1,0 +1,249 @@
+"""One writer thread for SQLite: units of work run next to the file and commit in groups.
+
+Through aiosqlite every statement of a unit of work is a round trip between the
+event loop and the driver's thread, and SQLite lets one writer in at a time, so
+under a fleet each charger's message waited for everyone else's round trips.
+Here a use case's whole database part (a coroutine whose only awaits are its
+unit of work's) is sent to one thread that owns one connection:
+
+* the thread takes every job that is waiting (up to ``batch_limit``), opens one
+  ``BEGIN IMMEDIATE`` transaction, runs each job's units of work inside it, each
+  in its own SAVEPOINT (a job that fails rolls back alone), and commits once;
+* every commit is ``synchronous=FULL``: with the commit shared by the whole
+  group, durability on power loss costs one ``fdatasync`` per group, so every
+  answer a charger gets is on disk before it is sent, not only those to
+  StartTransaction and StopTransaction;
+* a job's result (or exception) reaches its caller only after that commit, so
+  nothing is answered that could still roll back.
+
+The sessions the thread hands out are ordinary ``AsyncSession``\\ s over a
+synchronous connection: the repositories and the use cases are the same code
+as on PostgreSQL, and their awaits complete without suspending.
+
+Reads inside a job see the group's earlier writes; this is the same ordering
+the single writer connection gave before, without the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class WriterStopped(RuntimeError):
+    """The writer has stopped (or was never started); nothing more can be written."""
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Coroutine[Any, Any, Any]
+    loop: asyncio.AbstractEventLoop
+    reply: asyncio.Future[Any]
+    outcome: Any = None
+    error: BaseException | None = None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A stdlib cursor that ``AsyncSession`` can finish with.
+
+    After a statement the asyncio layer awaits ``_async_soft_close`` on the
+    driver's cursor, which only asyncio drivers have; rows here are read in
+    place, so there is nothing to do.
+    """
+
+    async def _async_soft_close(self) -> None:
+        return None
+
+
+class _Connection(sqlite3.Connection):
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+
+def _session_class(connection: Connection) -> type[Session]:
+    """Sessions that join the group's transaction with a SAVEPOINT of their own."""
+
+    class GroupSession(Session):
+        def __init__(self, bind: object = None, binds: object = None, **kw: Any) -> None:
+            super().__init__(bind=connection, join_transaction_mode="create_savepoint", **kw)
+
+    return GroupSession
+
+
+class SqliteWriter:
+    """The thread that writes this process's charger traffic to SQLite.
+
+    ``await writer(coroutine)`` runs the coroutine on the thread inside the next
+    group and returns its result once the group is committed. The coroutine must
+    await nothing but units of work from ``writer.sessions``.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, batch_limit: int = 500) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self._engine = create_engine(
+            sync_url, poolclass=StaticPool, connect_args={"factory": _Connection}
+        )
+        self._busy_timeout_ms = busy_timeout_ms
+        self._batch_limit = batch_limit
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None
+        self._accepting = False
+        #: Groups committed and jobs run, for the metrics.
+        self.groups = 0
+        self.jobs = 0
+        self._install_pragmas()
+        #: Sessions for the units of work that run on the thread.
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def _install_pragmas(self) -> None:
+        busy = int(self._busy_timeout_ms)
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # transactions are begun below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        @event.listens_for(self._engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Open the connection and start the thread (after the migrations)."""
+        if self._thread is not None:
+            return
+        self._connection = self._engine.connect()
+        self.sessions = async_sessionmaker(
+            class_=AsyncSession,
+            sync_session_class=_session_class(self._connection),
+            expire_on_commit=False,
+        )
+        self._accepting = True
+        self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Run what was submitted, then close the connection and end the thread."""
+        if self._thread is None:
+            return
+        self._accepting = False
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self._engine.dispose()
+
+    # -------------------------------------------------------------- submitting
+
+    async def __call__(self, work: Coroutine[Any, Any, T]) -> T:
+        if not self._accepting:
+            work.close()
+            raise WriterStopped("the database writer is not running")
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(work, loop, reply))
+        return await reply
+
+    # ------------------------------------------------------------- the thread
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                jobs = [first]
+                stop = False
+                while len(jobs) < self._batch_limit:
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        stop = True
+                        break
+                    jobs.append(job)
+                self._commit_group(loop, jobs)
+                if stop:
+                    return
+        finally:
+            loop.close()
+
+    def _commit_group(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+        connection = self._connection
+        assert connection is not None
+        try:
+            transaction = connection.begin()
+        except Exception as error:  # the file is locked past busy_timeout, the disk failed
+            logger.error("could not begin a write transaction: %s", error)
+            for job in jobs:
+                job.work.close()
+                job.error = error
+            self._settle(jobs)
+            return
+        loop.run_until_complete(self._run_all(jobs))
+        try:
+            transaction.commit()
+        except Exception as error:
+            logger.error("group commit of %d jobs failed: %s", len(jobs), error)
+            transaction.rollback()
+            for job in jobs:
+                job.error, job.outcome = error, None
+        self.groups += 1
+        self.jobs += len(jobs)
+        self._settle(jobs)
+
+    @staticmethod
+    async def _run_all(jobs: list[_Job]) -> None:
+        for job in jobs:
+            try:
+                job.outcome = await job.work
+            except (Exception, asyncio.CancelledError) as error:  # the caller gets it
+                job.error = error
+
+    @staticmethod
+    def _settle(jobs: list[_Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in jobs:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, delivered in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, delivered)
+            except RuntimeError:  # that loop is closed: nobody is waiting
+                logger.warning("%d database results had no one to deliver to", len(delivered))
+
+
+def _deliver(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.reply.done():  # the caller gave up (its connection closed)
+            continue
+        if job.error is not None:
+            job.reply.set_exception(job.error)
+        else:
+            job.reply.set_result(job.outcome)
