@@ -24,7 +24,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
@@ -200,8 +200,12 @@ class ChargerCredentials:
         hasher: KeyHasher | None = None,
         remember_seconds: float = 300.0,
         raise_profile_on_connect: bool = True,
+        lookup: Callable[[str], Awaitable[ChargerSecurity | None]] | None = None,
     ) -> None:
         self._uow = uow
+        #: How a handshake reads the charger's security (``ChargerSessions.security``
+        #: in the running system: on SQLite, the writer thread's cheap read).
+        self._lookup = lookup
         self._clock = clock
         self._commands = commands
         self._hasher = hasher or KeyHasher()
@@ -213,6 +217,8 @@ class ChargerCredentials:
     # ------------------------------------------------------------- at a handshake
 
     async def security(self, charge_point_id: str) -> ChargerSecurity | None:
+        if self._lookup is not None:
+            return await self._lookup(charge_point_id)
         async with self._uow(read_only=True) as uow:
             return await uow.security.get(charge_point_id)
 

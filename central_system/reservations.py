@@ -228,14 +228,8 @@ class Garage:
 
     async def held_at_charger(self, charge_point_id: str) -> list[HeldSpace]:
         """Spaces behind a charger held now, with the tag the charger should reserve for."""
-        now = self._clock.now()
         async with self._uow(read_only=True) as uow:
-            spaces = await uow.spaces.at_charger(charge_point_id)
-            by_id = {space.id: space for space in spaces}
-            held = []
-            for reservation in await uow.reservations.holding(list(by_id), now):
-                held.append(await _held(uow, by_id[reservation.space_id], reservation))
-        return held
+            return await held_at_charger(uow, charge_point_id, self._clock.now())
 
     async def held_space(self, transition: Transition) -> HeldSpace:
         async with self._uow(read_only=True) as uow:
@@ -284,6 +278,16 @@ class HeldSpace:
     #: The owner's tag (and its group) a charger holding the space should admit.
     id_tag: str | None
     parent_id_tag: str | None
+
+
+async def held_at_charger(uow: UnitOfWork, charge_point_id: str, now: datetime) -> list[HeldSpace]:
+    """The spaces behind a charger held at ``now``, with the tag to reserve for."""
+    spaces = await uow.spaces.at_charger(charge_point_id)
+    by_id = {space.id: space for space in spaces}
+    return [
+        await _held(uow, by_id[reservation.space_id], reservation)
+        for reservation in await uow.reservations.holding(list(by_id), now)
+    ]
 
 
 async def _held(uow: UnitOfWork, space: Space, reservation: Reservation) -> HeldSpace:

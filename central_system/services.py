@@ -47,6 +47,7 @@ from central_system.domain.model import (
     Transaction,
     UnknownChargerPolicy,
 )
+from central_system.domain.security import ChargerSecurity
 from central_system.ports import (
     Clock,
     DatabaseRunner,
@@ -55,6 +56,7 @@ from central_system.ports import (
     UnitOfWorkFactory,
     run_here,
 )
+from central_system.reservations import HeldSpace, held_at_charger
 
 logger = logging.getLogger(__name__)
 
@@ -461,6 +463,18 @@ class ChargerSessions:
         async with self._uow(read_only=True) as uow:
             charger = await uow.charge_points.get(charge_point_id)
         return None if charger is None else charger.capabilities
+
+    @_on_database
+    async def security(self, charge_point_id: str) -> ChargerSecurity | None:
+        """The charger's security profile and keys, read at each of its handshakes."""
+        async with self._uow(read_only=True) as uow:
+            return await uow.security.get(charge_point_id)
+
+    @_on_database
+    async def held_at_charger(self, charge_point_id: str) -> list[HeldSpace]:
+        """What the charger should hold as reservations, read after each of its boots."""
+        async with self._uow(read_only=True) as uow:
+            return await held_at_charger(uow, charge_point_id, self._clock.now())
 
     @_on_database
     async def record_event(self, event: Event) -> None:

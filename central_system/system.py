@@ -124,7 +124,7 @@ class CentralSystem:
         #: On SQLite, the thread that writes what chargers send, in group commits.
         self.writer = (
             SqliteWriter(settings.database_url.get_secret_value())
-            if self.database.is_sqlite
+            if settings.sqlite_path() is not None
             else None
         )
         self.metrics = Metrics()
@@ -201,6 +201,7 @@ class CentralSystem:
             hasher=KeyHasher(concurrency=settings.charger_auth_concurrency),
             remember_seconds=settings.charger_auth_remember_seconds,
             raise_profile_on_connect=settings.raise_security_profile_on_connect,
+            lookup=self.sessions.security,
         )
         self.whitepaper = WhitepaperServices(
             notices=SecurityNotices(uow=self.uow, clock=self.clock),

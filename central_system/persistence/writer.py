@@ -31,14 +31,17 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import StaticPool
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,98 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
+class GroupCommitDialect(SQLiteDialect_pysqlite):
+    """pysqlite, with savepoints sent as plain SQL.
+
+    Every job opens and releases a SAVEPOINT with a fresh name, which SQLAlchemy
+    compiles anew each time (a fifth of the thread's time under a fleet).
+    """
+
+    supports_statement_cache = True
+
+    def do_savepoint(self, connection: Connection, name: str) -> None:
+        _driver(connection).execute(f"SAVEPOINT {name}")
+
+    def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
+        _driver(connection).execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+    def do_release_savepoint(self, connection: Connection, name: str) -> None:
+        _driver(connection).execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _driver(connection: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, connection.connection.dbapi_connection)
+
+
+registry.register("sqlite.groupcommit", __name__, "GroupCommitDialect")
+
+
+class _Begun:
+    """``session.begin()`` / ``begin_nested()`` of an ``InlineSession``: awaitable, or a block."""
+
+    def __init__(self, begin: Callable[[], SessionTransaction]) -> None:
+        self._begin = begin
+        self._transaction: SessionTransaction | None = None
+
+    def __await__(self) -> Generator[Any, None, _Begun]:
+        self._transaction = self._begin()
+        return self
+        yield  # pragma: no cover - makes this a generator that never suspends
+
+    async def __aenter__(self) -> _Begun:
+        self._transaction = self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._transaction is not None
+        self._transaction.__exit__(exc_type, exc, tb)
+
+
+class InlineSession(AsyncSession):
+    """An ``AsyncSession`` that calls its synchronous session in place.
+
+    ``AsyncSession`` runs each call in a greenlet so that an asyncio driver can
+    suspend it; on the writer's thread the driver is the blocking ``sqlite3``
+    and nothing ever suspends, so the greenlet is pure cost (a tenth of the
+    thread's time). Only the methods the repositories use are provided.
+    """
+
+    async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return self.sync_session.execute(statement, params, **kw)
+
+    async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return self.sync_session.scalar(statement, params, **kw)
+
+    async def scalars(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return self.sync_session.scalars(statement, params, **kw)
+
+    async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        return self.sync_session.get(entity, ident, **kw)
+
+    async def flush(self, objects: Any = None) -> None:
+        self.sync_session.flush(objects)
+
+    async def commit(self) -> None:
+        self.sync_session.commit()
+
+    async def rollback(self) -> None:
+        self.sync_session.rollback()
+
+    async def close(self) -> None:
+        self.sync_session.close()
+
+    def begin(self) -> Any:
+        return _Begun(self.sync_session.begin)
+
+    def begin_nested(self) -> Any:
+        return _Begun(self.sync_session.begin_nested)
+
+
 def _session_class(connection: Connection) -> type[Session]:
     """Sessions that join the group's transaction with a SAVEPOINT of their own."""
 
@@ -95,7 +190,7 @@ class SqliteWriter:
     """
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, batch_limit: int = 500) -> None:
-        sync_url = make_url(url).set(drivername="sqlite")
+        sync_url = make_url(url).set(drivername="sqlite+groupcommit")
         self._engine = create_engine(
             sync_url, poolclass=StaticPool, connect_args={"factory": _Connection}
         )
@@ -137,7 +232,7 @@ class SqliteWriter:
             return
         self._connection = self._engine.connect()
         self.sessions = async_sessionmaker(
-            class_=AsyncSession,
+            class_=InlineSession,
             sync_session_class=_session_class(self._connection),
             expire_on_commit=False,
         )
@@ -164,6 +259,9 @@ class SqliteWriter:
         if not self._accepting:
             work.close()
             raise WriterStopped("the database writer is not running")
+        if threading.current_thread() is self._thread:
+            work.close()  # it would wait for the very thread it runs on
+            raise RuntimeError("a job on the writer thread cannot submit another job")
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(work, loop, reply))

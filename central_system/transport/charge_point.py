@@ -26,12 +26,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ocpp.charge_point import (
-    camel_to_snake_case,
-    remove_nones,
-    serialize_as_dict,
-    snake_to_camel_case,
-)
+from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
@@ -263,13 +258,13 @@ class CentralChargePoint(ChargePoint):
                     {"action": call.action, "unique_id": call.unique_id, "quirks": checked.quirks},
                 )
             )
-        snake_payload = camel_to_snake_case(checked.payload)
+        snake_payload = mapping.to_snake_case(checked.payload)
         for pending in self._after_reply:
             pending.close()
         self._after_reply = []
         try:
             result = await handler(**snake_payload)
-            payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
+            payload = mapping.to_camel_case(remove_nones(serialize_as_dict(result)))
             invalid = validation.check_reply(call.action, payload)
             if invalid is not None:
                 raise RuntimeError(f"our {call.action} answer breaks the schema: {invalid}")
@@ -369,9 +364,9 @@ class CentralChargePoint(ChargePoint):
         ``suppress`` is ignored: failures always raise (a swallowed CallError is a lost one).
         """
         action = payload.__class__.__name__
-        request = snake_to_camel_case(remove_nones(serialize_as_dict(payload)))
+        request = mapping.to_camel_case(remove_nones(serialize_as_dict(payload)))
         answer = await self.send_command(action, request)
-        return getattr(call_result, action)(**camel_to_snake_case(answer))
+        return getattr(call_result, action)(**mapping.to_snake_case(answer))
 
     # ------------------------------------------------------------------ sending
 

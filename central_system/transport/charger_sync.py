@@ -55,7 +55,7 @@ class ChargerSync:
     async def after_boot(self, charge_point_id: str) -> ChargerCapabilities | None:
         capabilities = await self.configure(charge_point_id)
         if capabilities is not None and capabilities.supports_reservations:
-            for held in await self._garage.held_at_charger(charge_point_id):
+            for held in await self._sessions.held_at_charger(charge_point_id):
                 await self.reserve(charge_point_id, held)
         return capabilities
 
@@ -113,7 +113,7 @@ class ChargerSync:
         capabilities = await self._sessions.capabilities(charge_point_id)
         if capabilities is None or not capabilities.supports_reservations:
             return
-        for held in await self._garage.held_at_charger(charge_point_id):
+        for held in await self._sessions.held_at_charger(charge_point_id):
             if held.space.connector_id == connector_id and held.reservation.transaction_id is None:
                 await self.reserve(charge_point_id, held)
 

@@ -3,10 +3,12 @@ them to handlers) and domain values. No I/O, no rules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.v16.datatypes import IdTagInfo as OcppIdTagInfo
 
 from central_system.domain.model import (
@@ -16,6 +18,41 @@ from central_system.domain.model import (
     ReportedMeterValue,
     SampledValue,
 )
+
+
+@lru_cache(maxsize=2048)
+def _snake_key(key: str) -> str:
+    converted: dict[str, Any] = camel_to_snake_case({key: None})
+    return next(iter(converted))
+
+
+@lru_cache(maxsize=2048)
+def _camel_key(key: str) -> str:
+    converted: dict[str, Any] = snake_to_camel_case({key: None})
+    return next(iter(converted))
+
+
+def _rename(data: Any, key: Callable[[str], str]) -> Any:
+    if isinstance(data, dict):
+        return {key(name): _rename(value, key) for name, value in data.items()}
+    if isinstance(data, list):
+        return [_rename(value, key) for value in data]
+    return data
+
+
+def to_snake_case(payload: Any) -> Any:
+    """The library's ``camel_to_snake_case``, each key's spelling worked out once.
+
+    The library runs two regular expressions per key of every message; the keys
+    of OCPP 1.6 are few, so their conversions are remembered (bounded: a charger
+    cannot grow the cache past ``maxsize``).
+    """
+    return _rename(payload, _snake_key)
+
+
+def to_camel_case(payload: Any) -> Any:
+    """The library's ``snake_to_camel_case``, each key's spelling worked out once."""
+    return _rename(payload, _camel_key)
 
 
 def ocpp_time(moment: datetime) -> str:

@@ -133,7 +133,30 @@ def preload() -> None:
                 continue
 
 
+#: Payloads (as canonical JSON) that validated, per schema; bounded, oldest out first.
+_VALID: dict[tuple[int, str, str], None] = {}
+_VALID_LIMIT = 4096
+
+
 def _errors(message_type: int, action: str, payload: dict[str, Any]) -> list[ValidationError]:
+    """The schema failures of ``payload``; a payload seen valid before is not walked again.
+
+    Much of what chargers send and most of what we answer repeats byte for byte
+    (``{}``, an Authorize for the same card, a Heartbeat's answer within a
+    second), and validation is a pure function of the payload.
+    """
+    key = (message_type, action, json.dumps(payload, sort_keys=True, default=str))
+    if key in _VALID:
+        return []
+    errors = _validate(message_type, action, payload)
+    if not errors:
+        if len(_VALID) >= _VALID_LIMIT:
+            del _VALID[next(iter(_VALID))]
+        _VALID[key] = None
+    return errors
+
+
+def _validate(message_type: int, action: str, payload: dict[str, Any]) -> list[ValidationError]:
     decimals = (message_type, action) in _DECIMAL_SCHEMAS
     validator = get_validator(
         message_type,

@@ -50,9 +50,7 @@ async def _prepare(config: DatabaseConfig) -> Garage:
     await system.prepare()
     garage = await seed(system, clock)
     # The app runs on schemathesis' own event loop: leave no connection behind on this one.
-    # (The API does not write through the charger-traffic writer: stop it too.)
-    if system.writer is not None:
-        await system.writer.stop()
+    # (The SQLite writer thread serves any loop; it is stopped with the system.)
     await system.database.dispose()
     return garage
 
@@ -61,7 +59,7 @@ def _garage(tmp_path: Path) -> Iterator[Garage]:
     config = DatabaseConfig("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'openapi.sqlite3'}")
     garage = asyncio.run(_prepare(config))
     yield garage
-    asyncio.run(garage.system.database.dispose())
+    asyncio.run(garage.system.stop())
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
 
 import pytest
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 
 from central_system.domain.model import (
     BootInfo,
@@ -190,3 +193,39 @@ def test_meter_values() -> None:
 
 def test_no_meter_values() -> None:
     assert mapping.meter_values([]) == ()
+
+
+def _schema_keys() -> list[str]:
+    """Every property name of every OCPP 1.6 schema the library ships."""
+    keys: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for schema in (resources.files("ocpp") / "v16" / "schemas").iterdir():
+        if schema.name.endswith(".json"):
+            walk(json.loads(schema.read_text(encoding="utf-8")))
+    return sorted(keys)
+
+
+SCHEMA_KEYS = _schema_keys()
+
+
+def test_every_schema_key_is_known() -> None:
+    assert "chargePointVendor" in SCHEMA_KEYS
+    assert len(SCHEMA_KEYS) > 50
+
+
+@pytest.mark.parametrize("key", SCHEMA_KEYS)
+def test_key_conversion_is_the_librarys(key: str) -> None:
+    nested = {key: [{key: 1}, 2], "x": {key: None}}
+    snake = camel_to_snake_case(nested)
+
+    assert mapping.to_snake_case(nested) == snake
+    assert mapping.to_camel_case(snake) == snake_to_camel_case(snake)

@@ -371,3 +371,27 @@ def test_every_charger_action_has_a_call_schema(action: str) -> None:
 def test_every_central_system_action_has_call_and_reply_schemas(action: str) -> None:
     for error in (check_outgoing(action, {}), check_reply(action, {})):
         assert error is None or error.code in {OCCURENCE, TYPE, PROPERTY, FORMATION}
+
+
+def test_a_payload_seen_valid_is_remembered_and_nothing_else_is() -> None:
+    valid = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    # The same values, one of them of the wrong JSON type: a different payload.
+    wrong_type = {"connectorId": "1", "errorCode": "NoError", "status": "Available"}
+    validation._VALID.clear()
+
+    assert validation.check_call("StatusNotification", valid).payload == valid
+    assert len(validation._VALID) == 1
+    assert validation.check_call("StatusNotification", dict(reversed(valid.items()))).quirks == []
+    assert len(validation._VALID) == 1  # key order does not matter
+    for _ in range(2):
+        assert _refused("StatusNotification", wrong_type).code == TYPE
+    assert validation.check_reply("StatusNotification", {"unexpected": 1}) is not None
+
+
+def test_the_remembered_payloads_are_bounded() -> None:
+    validation._VALID.clear()
+    for n in range(validation._VALID_LIMIT + 10):
+        validation.check_call("Authorize", {"idTag": f"TAG-{n}"})
+
+    assert len(validation._VALID) == validation._VALID_LIMIT
+    assert (validation.CALL, "Authorize", '{"idTag": "TAG-0"}') not in validation._VALID
