@@ -80,6 +80,18 @@ def _on_database(
     return on_database
 
 
+def _reads_database(
+    method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
+    """``_on_database`` for a use case that only reads: it waits for no commit."""
+
+    @functools.wraps(method)
+    async def reads_database(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(method(self, *args, **kwargs), read_only=True)
+
+    return reads_database
+
+
 @dataclass(frozen=True, slots=True)
 class DataTransferReply:
     status: str
@@ -186,7 +198,7 @@ class ChargerSessions:
                 )
         return None
 
-    @_on_database
+    @_reads_database
     async def authorize(self, charge_point_id: str, id_tag: str) -> Verdict:
         """Authorize carries no connector: decide over every space behind the charger."""
         now = self._clock.now()
@@ -458,19 +470,19 @@ class ChargerSessions:
             )
             await uow.commit()
 
-    @_on_database
+    @_reads_database
     async def capabilities(self, charge_point_id: str) -> ChargerCapabilities | None:
         async with self._uow(read_only=True) as uow:
             charger = await uow.charge_points.get(charge_point_id)
         return None if charger is None else charger.capabilities
 
-    @_on_database
+    @_reads_database
     async def security(self, charge_point_id: str) -> ChargerSecurity | None:
         """The charger's security profile and keys, read at each of its handshakes."""
         async with self._uow(read_only=True) as uow:
             return await uow.security.get(charge_point_id)
 
-    @_on_database
+    @_reads_database
     async def held_at_charger(self, charge_point_id: str) -> list[HeldSpace]:
         """What the charger should hold as reservations, read after each of its boots."""
         async with self._uow(read_only=True) as uow:

@@ -21,7 +21,10 @@ synchronous connection: the repositories and the use cases are the same code
 as on PostgreSQL, and their awaits complete without suspending.
 
 Reads inside a job see the group's earlier writes; this is the same ordering
-the single writer connection gave before, without the waiting.
+the single writer connection gave before, without the waiting. A job submitted
+``read_only`` (an Authorize, a handshake's security read) runs outside the
+groups, in a snapshot of what is committed, and is answered at once: it has no
+commit to wait for.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: ``Connection.info`` key: the writer is running read-only jobs, outside any group.
+_READING = "group_writer_reading"
+
 
 class WriterStopped(RuntimeError):
     """The writer has stopped (or was never started); nothing more can be written."""
@@ -58,6 +64,7 @@ class _Job:
     work: Coroutine[Any, Any, Any]
     loop: asyncio.AbstractEventLoop
     reply: asyncio.Future[Any]
+    read_only: bool = False
     outcome: Any = None
     error: BaseException | None = None
 
@@ -222,7 +229,9 @@ class SqliteWriter:
 
         @event.listens_for(self._engine, "begin")
         def _on_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read (outside any group) takes a snapshot; a group takes the write lock.
+            reading = connection.info.get(_READING, False)
+            connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -255,7 +264,7 @@ class SqliteWriter:
 
     # -------------------------------------------------------------- submitting
 
-    async def __call__(self, work: Coroutine[Any, Any, T]) -> T:
+    async def __call__(self, work: Coroutine[Any, Any, T], *, read_only: bool = False) -> T:
         if not self._accepting:
             work.close()
             raise WriterStopped("the database writer is not running")
@@ -264,7 +273,7 @@ class SqliteWriter:
             raise RuntimeError("a job on the writer thread cannot submit another job")
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(work, loop, reply))
+        self._queue.put(_Job(work, loop, reply, read_only))
         return await reply
 
     # ------------------------------------------------------------- the thread
@@ -287,11 +296,28 @@ class SqliteWriter:
                         stop = True
                         break
                     jobs.append(job)
-                self._commit_group(loop, jobs)
+                reads = [job for job in jobs if job.read_only]
+                if reads:
+                    self._read(loop, reads)
+                writes = [job for job in jobs if not job.read_only]
+                if writes:
+                    self._commit_group(loop, writes)
                 if stop:
                     return
         finally:
             loop.close()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+        """Read-only jobs: each in its own snapshot, answered without waiting for a commit."""
+        connection = self._connection
+        assert connection is not None
+        connection.info[_READING] = True
+        try:
+            loop.run_until_complete(self._run_all(jobs))
+        finally:
+            connection.info[_READING] = False
+        self.jobs += len(jobs)
+        self._settle(jobs)
 
     def _commit_group(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         connection = self._connection

@@ -28,7 +28,7 @@ from typing import Any
 
 from ocpp.charge_point import remove_nones, serialize_as_dict
 from ocpp.messages import Call, CallError, CallResult
-from ocpp.routing import on
+from ocpp.routing import create_route_map, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
@@ -83,6 +83,17 @@ class _Outstanding:
     reply: asyncio.Future[CallResult | CallError]
 
 
+_ROUTES: dict[type[ChargePoint], dict[str, dict[str, Any]]] = {}
+
+
+def _routes(cls: type[ChargePoint]) -> dict[str, dict[str, Any]]:
+    """The library's route map, built once per class: actions to (unbound) handlers."""
+    routes = _ROUTES.get(cls)
+    if routes is None:
+        routes = _ROUTES[cls] = create_route_map(cls)
+    return routes
+
+
 #: Statuses after which a charger no longer holds a reservation on that connector.
 _DROPS_RESERVATIONS = frozenset({"Faulted", "Unavailable"})
 
@@ -105,6 +116,11 @@ class CentralChargePoint(ChargePoint):
         security: WhitepaperServices | None = None,
     ) -> None:
         super().__init__(charge_point_id, connection, response_timeout, logger=logger)
+        # The library builds a map of bound handlers and a response queue for every
+        # connection. The map is the class's here (handlers are bound on use), and
+        # our own receive loop has no use for the queue: kilobytes per idle charger.
+        self.route_map = _routes(type(self))
+        del self._response_queue
         self._security = security
         self._sessions = sessions
         self._message_log = message_log
@@ -263,7 +279,7 @@ class CentralChargePoint(ChargePoint):
             pending.close()
         self._after_reply = []
         try:
-            result = await handler(**snake_payload)
+            result = await handler(self, **snake_payload)
             payload = mapping.to_camel_case(remove_nones(serialize_as_dict(result)))
             invalid = validation.check_reply(call.action, payload)
             if invalid is not None:
@@ -289,7 +305,7 @@ class CentralChargePoint(ChargePoint):
             self.spawn(coroutine, f"after-{call.action}")
         after = handlers.get("_after_action")
         if after is not None:
-            self.spawn(after(**snake_payload), f"after-{call.action}")
+            self.spawn(after(self, **snake_payload), f"after-{call.action}")
 
     # ----------------------------------------------------------------- commands
 

@@ -15,6 +15,7 @@ recorded as events for the operator, not retried in a loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -32,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 _UNDONE = (ReservationState.CANCELLED, ReservationState.EXPIRED, ReservationState.FULFILLED)
 
+#: Chargers configured at once after their boot. In a reconnect storm every charger
+#: boots together; answering their BootNotifications comes first, configuring them
+#: (several commands each) follows in this many lanes.
+CONFIGURING_AT_ONCE = 32
+
 
 class ChargerSync:
     def __init__(
@@ -41,7 +47,9 @@ class ChargerSync:
         sessions: ChargerSessions,
         garage: Garage,
         clock: Clock,
+        configuring_at_once: int = CONFIGURING_AT_ONCE,
     ) -> None:
+        self._configuring = asyncio.Semaphore(configuring_at_once)
         self._commands = commands
         self._sessions = sessions
         self._garage = garage
@@ -53,10 +61,11 @@ class ChargerSync:
     # ---------------------------------------------------------------- at boot
 
     async def after_boot(self, charge_point_id: str) -> ChargerCapabilities | None:
-        capabilities = await self.configure(charge_point_id)
-        if capabilities is not None and capabilities.supports_reservations:
-            for held in await self._sessions.held_at_charger(charge_point_id):
-                await self.reserve(charge_point_id, held)
+        async with self._configuring:
+            capabilities = await self.configure(charge_point_id)
+            if capabilities is not None and capabilities.supports_reservations:
+                for held in await self._sessions.held_at_charger(charge_point_id):
+                    await self.reserve(charge_point_id, held)
         return capabilities
 
     async def configure(self, charge_point_id: str) -> ChargerCapabilities | None:

@@ -127,3 +127,21 @@ async def test_a_job_that_submits_another_fails_instead_of_waiting_for_itself(
 
     with pytest.raises(RuntimeError, match="cannot submit another job"):
         await asyncio.wait_for(writer(nested()), timeout=10)
+
+
+async def test_a_read_only_job_reads_what_is_committed_without_a_group(
+    writer: SqliteWriter,
+) -> None:
+    uow = GroupUnitOfWorkFactory(writer, FixedClock(NOW))
+    await writer(_add(uow, "CP-1"))
+    groups = writer.groups
+
+    async def read() -> ChargePoint | None:
+        async with uow(read_only=True) as work:
+            return await work.charge_points.get("CP-1")
+
+    found = await writer(read(), read_only=True)
+
+    assert found is not None
+    assert found.id == "CP-1"
+    assert writer.groups == groups  # nothing to commit, so no group
