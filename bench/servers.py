@@ -73,8 +73,7 @@ def _start_ours(workdir: Path, stderr_file: Path) -> Server:
         f"sqlite+aiosqlite:///{workdir / 'central_system.sqlite3'}",
         "--log-level",
         "WARNING",
-        "--operator-token",
-        token,
+        f"--operator-token={token}",  # a token may begin with "-"
     )
     child = Child.start("ours", argv, cwd=workdir, stderr_file=stderr_file)
     ocpp = child.expect(r"OCPP endpoint\s+(ws://\S+?)/<chargePointId>", START_TIMEOUT).group(1)
