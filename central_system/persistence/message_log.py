@@ -93,7 +93,7 @@ class MessageLog:
         if self._sqlite is None:
             await self._insert(self._database.write_sessions, batch)
         else:
-            await self._sqlite(self._insert_on_writer(self._sqlite, batch))
+            await self._sqlite(self._insert_on_writer(self._sqlite, batch), background=True)
 
     @classmethod
     async def _insert_on_writer(cls, writer: SqliteWriter, batch: list[LoggedMessage]) -> None:

@@ -8,7 +8,9 @@ unit of work's) is sent to one thread that owns one connection:
 
 * the thread takes every job that is waiting (up to ``batch_limit``), opens one
   ``BEGIN IMMEDIATE`` transaction, runs each job's units of work inside it, each
-  in its own SAVEPOINT (a job that fails rolls back alone), and commits once;
+  in its own SAVEPOINT (a job that fails rolls back alone), and commits once,
+  or every ``group_budget`` (5 ms) of running jobs when more are waiting, so
+  grouping never holds an answer back for long;
 * every commit is ``synchronous=FULL``: with the commit shared by the whole
   group, durability on power loss costs one ``fdatasync`` per group, so every
   answer a charger gets is on disk before it is sent, not only those to
@@ -34,6 +36,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from types import TracebackType
@@ -51,6 +54,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Seconds of running jobs after which a group is committed and its jobs answered,
+#: even if more jobs are waiting: what grouping may add to an answer's latency.
+GROUP_BUDGET = 0.005
+
+#: Seconds between two checkpoints of the write-ahead log.
+CHECKPOINT_EVERY = 0.5
+
 #: ``Connection.info`` key: the writer is running read-only jobs, outside any group.
 _READING = "group_writer_reading"
 
@@ -65,6 +75,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     reply: asyncio.Future[Any]
     read_only: bool = False
+    background: bool = False
     outcome: Any = None
     error: BaseException | None = None
 
@@ -196,13 +207,24 @@ class SqliteWriter:
     await nothing but units of work from ``writer.sessions``.
     """
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, batch_limit: int = 500) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        batch_limit: int = 500,
+        group_budget: float = GROUP_BUDGET,
+    ) -> None:
         sync_url = make_url(url).set(drivername="sqlite+groupcommit")
         self._engine = create_engine(
             sync_url, poolclass=StaticPool, connect_args={"factory": _Connection}
         )
         self._busy_timeout_ms = busy_timeout_ms
+        self._path = make_url(url).database or ""
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._batch_limit = batch_limit
+        self._group_budget = group_budget
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._connection: Connection | None = None
@@ -225,6 +247,10 @@ class SqliteWriter:
             cursor.execute(f"PRAGMA busy_timeout={busy}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=FULL")
+            # Checkpoints run on a thread of their own (``_checkpoint_forever``):
+            # copying the log into the database would stall whichever commit
+            # crossed the threshold, and every job waiting behind it.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(self._engine, "begin")
@@ -248,6 +274,11 @@ class SqliteWriter:
         self._accepting = True
         self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
         self._thread.start()
+        self._stopping.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_forever, name="sqlite-checkpointer", daemon=True
+        )
+        self._checkpointer.start()
 
     async def stop(self) -> None:
         """Run what was submitted, then close the connection and end the thread."""
@@ -261,10 +292,23 @@ class SqliteWriter:
             self._connection.close()
             self._connection = None
         self._engine.dispose()
+        self._stopping.set()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join)
+            self._checkpointer = None
 
     # -------------------------------------------------------------- submitting
 
-    async def __call__(self, work: Coroutine[Any, Any, T], *, read_only: bool = False) -> T:
+    async def __call__(
+        self, work: Coroutine[Any, Any, T], *, read_only: bool = False, background: bool = False
+    ) -> T:
+        """Run ``work`` on the thread; its result once its group is committed.
+
+        ``read_only`` work runs outside the groups and is answered at once;
+        ``background`` work (the message log) is committed in a group of its own
+        after the group of the jobs that were waiting with it, so no charger's
+        answer waits for it.
+        """
         if not self._accepting:
             work.close()
             raise WriterStopped("the database writer is not running")
@@ -273,7 +317,7 @@ class SqliteWriter:
             raise RuntimeError("a job on the writer thread cannot submit another job")
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(work, loop, reply, read_only))
+        self._queue.put(_Job(work, loop, reply, read_only, background))
         return await reply
 
     # ------------------------------------------------------------- the thread
@@ -299,13 +343,32 @@ class SqliteWriter:
                 reads = [job for job in jobs if job.read_only]
                 if reads:
                     self._read(loop, reads)
-                writes = [job for job in jobs if not job.read_only]
+                writes = [job for job in jobs if not job.read_only and not job.background]
                 if writes:
-                    self._commit_group(loop, writes)
+                    self._commit_groups(loop, writes)
+                later = [job for job in jobs if job.background]
+                if later:
+                    self._commit_groups(loop, later)
                 if stop:
                     return
         finally:
             loop.close()
+
+    def _checkpoint_forever(self) -> None:
+        """Copy the write-ahead log into the database every half second.
+
+        PASSIVE: it never waits for the writer nor makes it wait; what a reader
+        still needs is left for the next round.
+        """
+        connection = sqlite3.connect(self._path, timeout=self._busy_timeout_ms / 1000)
+        try:
+            while not self._stopping.wait(CHECKPOINT_EVERY):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:
+                    logger.warning("WAL checkpoint failed: %s", error)
+        finally:
+            connection.close()
 
     def _read(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         """Read-only jobs: each in its own snapshot, answered without waiting for a commit."""
@@ -319,7 +382,14 @@ class SqliteWriter:
         self.jobs += len(jobs)
         self._settle(jobs)
 
-    def _commit_group(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+    def _commit_groups(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+        """Commit ``jobs`` in as many groups as ``GROUP_BUDGET`` of running time makes."""
+        while jobs:
+            ran = self._commit_group(loop, jobs)
+            jobs = jobs[ran:]
+
+    def _commit_group(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> int:
+        """Run jobs from the head of ``jobs`` until the budget is spent; commit; answer them."""
         connection = self._connection
         assert connection is not None
         try:
@@ -330,8 +400,8 @@ class SqliteWriter:
                 job.work.close()
                 job.error = error
             self._settle(jobs)
-            return
-        loop.run_until_complete(self._run_all(jobs))
+            return len(jobs)
+        jobs = jobs[: loop.run_until_complete(self._run_within(jobs, self._group_budget))]
         try:
             transaction.commit()
         except Exception as error:
@@ -342,14 +412,31 @@ class SqliteWriter:
         self.groups += 1
         self.jobs += len(jobs)
         self._settle(jobs)
+        return len(jobs)
+
+    @classmethod
+    async def _run_within(cls, jobs: list[_Job], budget: float) -> int:
+        """Run jobs in order, at least one, until ``budget`` seconds have passed."""
+        deadline = time.perf_counter() + budget
+        ran = 0
+        for job in jobs:
+            await cls._run_one(job)
+            ran += 1
+            if time.perf_counter() >= deadline:
+                break
+        return ran
 
     @staticmethod
-    async def _run_all(jobs: list[_Job]) -> None:
+    async def _run_one(job: _Job) -> None:
+        try:
+            job.outcome = await job.work
+        except (Exception, asyncio.CancelledError) as error:  # the caller gets it
+            job.error = error
+
+    @classmethod
+    async def _run_all(cls, jobs: list[_Job]) -> None:
         for job in jobs:
-            try:
-                job.outcome = await job.work
-            except (Exception, asyncio.CancelledError) as error:  # the caller gets it
-                job.error = error
+            await cls._run_one(job)
 
     @staticmethod
     def _settle(jobs: list[_Job]) -> None:

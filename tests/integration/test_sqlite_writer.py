@@ -28,7 +28,8 @@ async def database(sqlite_config: DatabaseConfig) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def writer(sqlite_config: DatabaseConfig, database: Database) -> AsyncIterator[SqliteWriter]:
-    writer = SqliteWriter(sqlite_config.url)
+    # A budget no group reaches here: how jobs are grouped does not depend on speed.
+    writer = SqliteWriter(sqlite_config.url, group_budget=60.0)
     writer.start()
     try:
         yield writer
@@ -145,3 +146,29 @@ async def test_a_read_only_job_reads_what_is_committed_without_a_group(
     assert found is not None
     assert found.id == "CP-1"
     assert writer.groups == groups  # nothing to commit, so no group
+
+
+async def test_a_group_is_committed_when_its_budget_is_spent(
+    sqlite_config: DatabaseConfig, database: Database
+) -> None:
+    writer = SqliteWriter(sqlite_config.url, group_budget=0.0)  # one job spends it
+    writer.start()
+    try:
+        uow = GroupUnitOfWorkFactory(writer, FixedClock(NOW))
+        started, release = threading.Event(), threading.Event()
+
+        async def hold_the_thread() -> None:
+            started.set()
+            release.wait(timeout=10)
+
+        first = asyncio.ensure_future(writer(hold_the_thread()))
+        assert await asyncio.to_thread(started.wait, 10)
+        jobs = [asyncio.ensure_future(writer(_add(uow, f"CP-{n}"))) for n in range(3)]
+        await asyncio.sleep(0)  # all three wait behind the held thread, in one batch
+        release.set()
+        await first
+
+        assert await asyncio.gather(*jobs) == ["CP-0", "CP-1", "CP-2"]
+        assert writer.groups == 4  # the held job's group, then one group per job
+    finally:
+        await writer.stop()
