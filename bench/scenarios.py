@@ -110,7 +110,8 @@ def _plan(name: str, scale: int, seconds: float, repeats: int, steady_rate: floa
                 Kind.IDLE,
                 3 * scale,
                 connect_rate=10 * scale,
-                duration=10 * seconds,
+                # As for idle: the deadline to settle; the boot time is reported.
+                duration=20 * seconds,
                 description="reconnect storm: every charger connects and boots at once",
             ),
         ),
