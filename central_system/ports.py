@@ -307,12 +307,17 @@ class DatabaseRunner(Protocol):
     The coroutine may await nothing but units of work from the matching factory.
     """
 
-    async def __call__(self, work: Coroutine[Any, Any, T], *, read_only: bool = False) -> T:
-        """``read_only`` promises no writes: the work need not wait for a commit."""
+    async def __call__(
+        self, work: Coroutine[Any, Any, T], *, read_only: bool = False, urgent: bool = False
+    ) -> T:
+        """``read_only`` promises no writes: the work need not wait for a commit.
+        ``urgent`` work goes before the other waiting writes (a handshake)."""
         ...
 
 
-async def run_here(work: Coroutine[Any, Any, T], *, read_only: bool = False) -> T:
+async def run_here(
+    work: Coroutine[Any, Any, T], *, read_only: bool = False, urgent: bool = False
+) -> T:
     """The ``DatabaseRunner`` that runs the coroutine in place."""
     return await work
 

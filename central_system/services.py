@@ -92,6 +92,22 @@ def _reads_database(
     return reads_database
 
 
+def _admits_on_database(
+    method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
+    """``_on_database`` for a WebSocket handshake: it goes before other waiting writes.
+
+    A charger whose opening handshake is not answered in time gives up and dials
+    again; one that is connected waits for its answers far longer.
+    """
+
+    @functools.wraps(method)
+    async def admits(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(method(self, *args, **kwargs), urgent=True)
+
+    return admits
+
+
 @dataclass(frozen=True, slots=True)
 class DataTransferReply:
     status: str
@@ -126,7 +142,7 @@ class ChargerSessions:
         self._unknown_chargers = unknown_chargers
         self._data_transfer_handlers = dict(data_transfer_handlers or {})
 
-    @_on_database
+    @_admits_on_database
     async def admit(self, charge_point_id: str) -> bool:
         """May a WebSocket for this charge point id be opened? Registers it by policy."""
         # A reconnect storm is mostly known chargers: answer those without the writer.

@@ -76,6 +76,7 @@ class _Job:
     reply: asyncio.Future[Any]
     read_only: bool = False
     background: bool = False
+    urgent: bool = False
     outcome: Any = None
     error: BaseException | None = None
 
@@ -300,12 +301,18 @@ class SqliteWriter:
     # -------------------------------------------------------------- submitting
 
     async def __call__(
-        self, work: Coroutine[Any, Any, T], *, read_only: bool = False, background: bool = False
+        self,
+        work: Coroutine[Any, Any, T],
+        *,
+        read_only: bool = False,
+        urgent: bool = False,
+        background: bool = False,
     ) -> T:
         """Run ``work`` on the thread; its result once its group is committed.
 
         ``read_only`` work runs outside the groups and is answered at once;
-        ``background`` work (the message log) is committed in a group of its own
+        ``urgent`` work (a handshake) is committed before the other jobs waiting
+        with it; ``background`` work (the message log) is committed in a group of its own
         after the group of the jobs that were waiting with it, so no charger's
         answer waits for it.
         """
@@ -317,7 +324,7 @@ class SqliteWriter:
             raise RuntimeError("a job on the writer thread cannot submit another job")
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(work, loop, reply, read_only, background))
+        self._queue.put(_Job(work, loop, reply, read_only, background, urgent))
         return await reply
 
     # ------------------------------------------------------------- the thread
@@ -343,7 +350,14 @@ class SqliteWriter:
                 reads = [job for job in jobs if job.read_only]
                 if reads:
                     self._read(loop, reads)
-                writes = [job for job in jobs if not job.read_only and not job.background]
+                urgent = [job for job in jobs if job.urgent and not job.read_only]
+                if urgent:
+                    self._commit_groups(loop, urgent)
+                writes = [
+                    job
+                    for job in jobs
+                    if not job.read_only and not job.background and not job.urgent
+                ]
                 if writes:
                     self._commit_groups(loop, writes)
                 later = [job for job in jobs if job.background]

@@ -172,3 +172,28 @@ async def test_a_group_is_committed_when_its_budget_is_spent(
         assert writer.groups == 4  # the held job's group, then one group per job
     finally:
         await writer.stop()
+
+
+async def test_urgent_work_goes_before_the_writes_waiting_with_it(writer: SqliteWriter) -> None:
+    uow = GroupUnitOfWorkFactory(writer, FixedClock(NOW))
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    async def hold_the_thread() -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    async def add(charge_point_id: str) -> str:
+        ran.append(charge_point_id)
+        return await _add(uow, charge_point_id)
+
+    first = asyncio.ensure_future(writer(hold_the_thread()))
+    assert await asyncio.to_thread(started.wait, 10)
+    plain = asyncio.ensure_future(writer(add("CP-PLAIN")))
+    urgent = asyncio.ensure_future(writer(add("CP-URGENT"), urgent=True))
+    await asyncio.sleep(0)  # both wait behind the held thread, in one batch
+    release.set()
+    await first
+
+    assert await asyncio.gather(plain, urgent) == ["CP-PLAIN", "CP-URGENT"]
+    assert ran == ["CP-URGENT", "CP-PLAIN"]
