@@ -64,6 +64,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _runs_on_database(
+    method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]], **options: bool
+) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
+    @functools.wraps(method)
+    async def run(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(method(self, *args, **kwargs), **options)
+
+    return run
+
+
 def _on_database(
     method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
@@ -72,24 +82,14 @@ def _on_database(
     Such a method awaits nothing but its units of work, so it can run on the
     SQLite writer's thread as one job of a group commit.
     """
-
-    @functools.wraps(method)
-    async def on_database(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(method(self, *args, **kwargs))
-
-    return on_database
+    return _runs_on_database(method)
 
 
 def _reads_database(
     method: Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[ChargerSessions, P], Coroutine[Any, Any, R]]:
     """``_on_database`` for a use case that only reads: it waits for no commit."""
-
-    @functools.wraps(method)
-    async def reads_database(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(method(self, *args, **kwargs), read_only=True)
-
-    return reads_database
+    return _runs_on_database(method, read_only=True)
 
 
 def _admits_on_database(
@@ -100,12 +100,7 @@ def _admits_on_database(
     A charger whose opening handshake is not answered in time gives up and dials
     again; one that is connected waits for its answers far longer.
     """
-
-    @functools.wraps(method)
-    async def admits(self: ChargerSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(method(self, *args, **kwargs), urgent=True)
-
-    return admits
+    return _runs_on_database(method, urgent=True)
 
 
 @dataclass(frozen=True, slots=True)
