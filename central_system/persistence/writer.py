@@ -81,23 +81,6 @@ class _Job:
     error: BaseException | None = None
 
 
-class _Cursor(sqlite3.Cursor):
-    """A stdlib cursor that ``AsyncSession`` can finish with.
-
-    After a statement the asyncio layer awaits ``_async_soft_close`` on the
-    driver's cursor, which only asyncio drivers have; rows here are read in
-    place, so there is nothing to do.
-    """
-
-    async def _async_soft_close(self) -> None:
-        return None
-
-
-class _Connection(sqlite3.Connection):
-    def cursor(self, factory: Any = _Cursor) -> Any:
-        return super().cursor(factory)
-
-
 class GroupCommitDialect(SQLiteDialect_pysqlite):
     """pysqlite, with savepoints sent as plain SQL.
 
@@ -217,9 +200,7 @@ class SqliteWriter:
         group_budget: float = GROUP_BUDGET,
     ) -> None:
         sync_url = make_url(url).set(drivername="sqlite+groupcommit")
-        self._engine = create_engine(
-            sync_url, poolclass=StaticPool, connect_args={"factory": _Connection}
-        )
+        self._engine = create_engine(sync_url, poolclass=StaticPool)
         self._busy_timeout_ms = busy_timeout_ms
         self._path = make_url(url).database or ""
         self._checkpointer: threading.Thread | None = None
