@@ -32,6 +32,7 @@ commit to wait for.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import queue
 import sqlite3
@@ -69,14 +70,21 @@ class WriterStopped(RuntimeError):
     """The writer has stopped (or was never started); nothing more can be written."""
 
 
+class _Lane(enum.IntEnum):
+    """Where a job goes among those taken together, in this order."""
+
+    READ = 0  # outside the groups, answered at once
+    URGENT = 1  # a handshake: committed first
+    WRITE = 2
+    BACKGROUND = 3  # the message log: committed after the chargers' writes
+
+
 @dataclass(slots=True)
 class _Job:
     work: Coroutine[Any, Any, Any]
     loop: asyncio.AbstractEventLoop
     reply: asyncio.Future[Any]
-    read_only: bool = False
-    background: bool = False
-    urgent: bool = False
+    lane: _Lane
     outcome: Any = None
     error: BaseException | None = None
 
@@ -211,7 +219,7 @@ class SqliteWriter:
         self._thread: threading.Thread | None = None
         self._connection: Connection | None = None
         self._accepting = False
-        #: Groups committed and jobs run, for the metrics.
+        #: Groups committed and jobs run (tests and diagnosis read them).
         self.groups = 0
         self.jobs = 0
         self._install_pragmas()
@@ -305,7 +313,16 @@ class SqliteWriter:
             raise RuntimeError("a job on the writer thread cannot submit another job")
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(work, loop, reply, read_only, background, urgent))
+        lane = (
+            _Lane.READ
+            if read_only
+            else _Lane.URGENT
+            if urgent
+            else _Lane.BACKGROUND
+            if background
+            else _Lane.WRITE
+        )
+        self._queue.put(_Job(work, loop, reply, lane))
         return await reply
 
     # ------------------------------------------------------------- the thread
@@ -328,22 +345,14 @@ class SqliteWriter:
                         stop = True
                         break
                     jobs.append(job)
-                reads = [job for job in jobs if job.read_only]
-                if reads:
-                    self._read(loop, reads)
-                urgent = [job for job in jobs if job.urgent and not job.read_only]
-                if urgent:
-                    self._commit_groups(loop, urgent)
-                writes = [
-                    job
-                    for job in jobs
-                    if not job.read_only and not job.background and not job.urgent
-                ]
-                if writes:
-                    self._commit_groups(loop, writes)
-                later = [job for job in jobs if job.background]
-                if later:
-                    self._commit_groups(loop, later)
+                for lane in _Lane:
+                    taken = [job for job in jobs if job.lane is lane]
+                    if not taken:
+                        continue
+                    if lane is _Lane.READ:
+                        self._read(loop, taken)
+                    else:
+                        self._commit_groups(loop, taken)
                 if stop:
                     return
         finally:
